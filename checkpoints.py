@@ -1,0 +1,43 @@
+"""Finding, inspecting and restoring generator checkpoints (ours and the authors')."""
+from __future__ import annotations
+
+import os
+
+from tf1 import tf
+
+G_WEIGHT = "G_weight.ckpt"   # generator-only release checkpoint, the authors' file name
+FULL_PREFIX = "model.ckpt"   # full training state (G, D, optimiser slots, global step)
+
+
+def resolve(path: str) -> str:
+    """A checkpoint prefix from a folder (its G_weight.ckpt, else its latest checkpoint) or a
+    prefix; raises FileNotFoundError naming the path and the fix."""
+    if os.path.isdir(path):
+        if os.path.exists(os.path.join(path, G_WEIGHT + ".index")):
+            return os.path.join(path, G_WEIGHT)
+        latest = tf.train.latest_checkpoint(path)
+        if latest:
+            return latest
+    elif os.path.exists(path + ".index"):
+        return path
+    raise FileNotFoundError(
+        f"no checkpoint at {path!r}: pass --weight_path a folder holding {G_WEIGHT} "
+        f"(for example the authors' checkpoint/CelebA) or a checkpoint prefix")
+
+
+def tail_of(prefix: str) -> str:
+    """'released' if the checkpoint's last conv generator/RGB is 1x1, else 'paper' (3x3)."""
+    shape = dict(tf.train.list_variables(prefix)).get("generator/RGB/w")
+    if shape is None:
+        raise ValueError(f"{prefix!r} holds no EIPNet generator (no generator/RGB/w)")
+    return "released" if shape[0] == 1 else "paper"
+
+
+def choose_tail(option: str, prefix: str | None) -> str:
+    if option != "auto":
+        return option
+    return tail_of(prefix) if prefix else "paper"
+
+
+def generator_saver(max_to_keep: int = 1) -> tf.train.Saver:
+    return tf.train.Saver(tf.global_variables("generator"), max_to_keep=max_to_keep)

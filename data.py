@@ -1,0 +1,220 @@
+"""Data preparation (paper Section 4.2) in plain numpy/OpenCV: reading, preset crops,
+augmentation, the bilinear 128->64->32->16 degradation, Canny edge targets, and a threaded
+batch loader that keeps the training step fed."""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import warnings
+from typing import Iterator, NamedTuple, Sequence
+
+import cv2
+import numpy as np
+from PIL import Image
+
+HR_SIZE = 128
+LR_SIZE = 16
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+PRESETS = ("celeba", "vggface2", "aligned")
+# Canny (low, high) thresholds on 0..255 gray: the paper's and the authors' code's.
+CANNY_FIXED = {"paper": (100, 255), "authors": (50, 255)}
+CANNY_MODES = (*CANNY_FIXED, "adaptive")
+
+
+class DataError(RuntimeError):
+    """A dataset folder or file that cannot be used; the message names it and the fix."""
+
+
+class Example(NamedTuple):
+    hr: np.ndarray     # (128,128,3) float32 0..255
+    lr: np.ndarray     # (16,16,3) float32 0..255
+    edges: tuple       # Canny targets (32,32,1), (64,64,1), (128,128,1), float32 0/255
+
+
+def list_images(folder: str) -> list[str]:
+    """Sorted image paths in `folder`; stops with a clear message if there are none."""
+    if not os.path.isdir(folder):
+        raise DataError(f"image folder not found: {folder!r}. Put face images there or point "
+                        f"the path option (--train_path / --test_path) at your folder.")
+    paths = sorted(os.path.join(folder, f) for f in os.listdir(folder)
+                   if f.lower().endswith(IMAGE_EXTS))
+    if not paths:
+        raise DataError(f"no images ({', '.join(IMAGE_EXTS)}) in {folder!r}. Put face images "
+                        f"there or point the path option at another folder.")
+    return paths
+
+
+def read_image(path: str) -> np.ndarray:
+    """RGB uint8 (H,W,3). Grayscale, palette, RGBA and 16-bit files are converted; a truncated
+    or non-image file raises DataError naming it."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im).astype(np.float64)
+                scale = 255.0 / 65535.0 if arr.max() > 255 else 1.0
+                im = Image.fromarray(np.clip(arr * scale, 0, 255).astype(np.uint8))
+            return np.asarray(im.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as err:
+        raise DataError(f"cannot read image {path!r} ({err}); remove or replace the file") from err
+
+
+def preset_crop(img: np.ndarray, preset: str) -> np.ndarray:
+    """Crop and resize to 128x128 as in Section 4.2 (bilinear, as the authors' code)."""
+    h, w = img.shape[:2]
+    if preset == "celeba":       # centre 178x178 of the 178x218 aligned CelebA image
+        side = min(h, w, 178)
+    elif preset == "vggface2":   # centre crop of 0.7 x the shorter side
+        side = int(round(0.7 * min(h, w)))
+    elif preset == "aligned":
+        side = None
+    else:
+        raise ValueError(f"unknown dataset preset {preset!r}; choose from {PRESETS}")
+    if side is not None:
+        top, left = (h - side) // 2, (w - side) // 2
+        img = img[top:top + side, left:left + side]
+    if img.shape[:2] != (HR_SIZE, HR_SIZE):
+        img = cv2.resize(img, (HR_SIZE, HR_SIZE), interpolation=cv2.INTER_LINEAR)
+    return img
+
+
+def augment(img: np.ndarray, rng: np.random.Generator, rotations: Sequence[int]) -> np.ndarray:
+    """Horizontal flip with p = 0.5, then with p = 0.5 a rotation by one of `rotations`."""
+    if rng.random() < 0.5:
+        img = img[:, ::-1]
+    if rotations and rng.random() < 0.5:
+        img = np.rot90(img, k=int(rng.choice(rotations)) // 90)
+    return np.ascontiguousarray(img)
+
+
+def degrade(hr: np.ndarray) -> list[np.ndarray]:
+    """Progressive 2x bilinear downscaling: returns [hr(128), 64, 32, 16]."""
+    chain = [hr]
+    while chain[-1].shape[0] > LR_SIZE:
+        s = chain[-1].shape[0] // 2
+        chain.append(cv2.resize(chain[-1], (s, s), interpolation=cv2.INTER_LINEAR))
+    return chain
+
+
+def canny_thresholds(gray: np.ndarray, mode: str, k: float = 1.0) -> tuple[float, float]:
+    """(T_l, T_h). 'adaptive' is Eq 1-2: T_h = m + k*sigma of the Sobel gradient magnitude,
+    T_l = T_h / 2."""
+    if mode in CANNY_FIXED:
+        return CANNY_FIXED[mode]
+    if mode != "adaptive":
+        raise ValueError(f"unknown Canny mode {mode!r}; choose from {CANNY_MODES}")
+    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0)
+    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1)
+    mag = np.sqrt(gx * gx + gy * gy)
+    t_h = float(mag.mean() + k * mag.std())
+    return t_h / 2, t_h
+
+
+def canny(img: np.ndarray, mode: str = "paper", k: float = 1.0) -> np.ndarray:
+    """Canny edges of an RGB uint8 image as float32 (H,W,1) with values 0 or 255."""
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    low, high = canny_thresholds(gray, mode, k)
+    return cv2.Canny(gray, low, high)[..., None].astype(np.float32)
+
+
+def make_example(hr: np.ndarray, canny_mode: str = "paper", canny_k: float = 1.0) -> Example:
+    """HR uint8 128x128 -> (HR, LR 16x16, Canny targets at 32/64/128) from one bilinear chain."""
+    hr128, hr64, hr32, lr16 = degrade(hr)
+    edges = tuple(canny(x, canny_mode, canny_k) for x in (hr32, hr64, hr128))
+    return Example(hr128.astype(np.float32), lr16.astype(np.float32), edges)
+
+
+def stack(examples: Sequence[Example]) -> Example:
+    return Example(np.stack([e.hr for e in examples]), np.stack([e.lr for e in examples]),
+                   tuple(np.stack(t) for t in zip(*(e.edges for e in examples))))
+
+
+class BatchLoader:
+    """Background threads that read, crop, augment, degrade and Canny random training images
+    into ready batches. OpenCV and PIL release the GIL, so two threads keep pace with a CPU
+    training step. A bad file is reported once by name and never drawn again."""
+
+    def __init__(self, paths: Sequence[str], batch_size: int, preset: str = "aligned",
+                 rotations: Sequence[int] = (90, 270), flip_rotate: bool = True,
+                 canny_mode: str = "paper", canny_k: float = 1.0, threads: int = 2,
+                 prefetch: int = 4, seed: int = 0):
+        self.paths = list(paths)
+        self.bad: set[str] = set()
+        self.batch_size, self.preset, self.rotations = batch_size, preset, tuple(rotations)
+        self.flip_rotate, self.canny_mode, self.canny_k = flip_rotate, canny_mode, canny_k
+        self.queue: queue.Queue = queue.Queue(maxsize=prefetch)
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.error: Exception | None = None
+        self.workers = [threading.Thread(target=self._work, args=(seed + i,), daemon=True)
+                        for i in range(threads)]
+        for t in self.workers:
+            t.start()
+
+    def _draw(self, rng: np.random.Generator) -> np.ndarray:
+        while True:
+            with self.lock:
+                good = [p for p in self.paths if p not in self.bad] if self.bad else self.paths
+            if not good:
+                raise DataError("every training image failed to load; see the warnings above")
+            path = good[rng.integers(len(good))]
+            try:
+                return preset_crop(read_image(path), self.preset)
+            except DataError as err:
+                with self.lock:
+                    self.bad.add(path)
+                warnings.warn(f"skipping {err}")
+
+    def _work(self, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        try:
+            while not self.stop_event.is_set():
+                batch = []
+                for _ in range(self.batch_size):
+                    img = self._draw(rng)
+                    if self.flip_rotate:
+                        img = augment(img, rng, self.rotations)
+                    batch.append(make_example(img, self.canny_mode, self.canny_k))
+                self._put(stack(batch))
+        except Exception as err:  # surfaced to the consumer by next()
+            self.error = err
+            self._put(None)
+
+    def _put(self, item) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def next(self) -> Example:
+        item = self.queue.get()
+        if item is None:
+            raise self.error
+        return item
+
+    def close(self) -> None:
+        self.stop_event.set()
+        for t in self.workers:
+            t.join(timeout=2)
+
+
+def load_eval_set(paths: Sequence[str], preset: str = "aligned", canny_mode: str = "paper",
+                  canny_k: float = 1.0) -> tuple[list[str], Example | None]:
+    """Deterministic (no augmentation) examples for validation; bad files are warned and
+    skipped. Returns the paths used and their stacked examples."""
+    used, examples = [], []
+    for p in paths:
+        try:
+            examples.append(make_example(preset_crop(read_image(p), preset), canny_mode, canny_k))
+            used.append(p)
+        except DataError as err:
+            warnings.warn(f"skipping {err}")
+    return used, (stack(examples) if examples else None)
+
+
+def iterate_batches(items: Sequence, batch_size: int) -> Iterator[Sequence]:
+    for i in range(0, len(items), batch_size):
+        yield items[i:i + batch_size]

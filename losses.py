@@ -1,0 +1,68 @@
+"""EIPNet loss terms (paper Section 3, Eq 3-11). Inputs are RGB in 0..255; edge targets are
+Canny maps with values 0/255, as in the authors' code."""
+from __future__ import annotations
+
+import numpy as np
+
+from tf1 import tf
+
+# Eq 7: RGB -> YUV (BT.601 analog YUV); rows give Y, U, V.
+RGB_TO_YUV = np.array([[0.299, 0.587, 0.114],
+                       [-0.14713, -0.28886, 0.436],
+                       [0.615, -0.51499, -0.10001]], dtype=np.float32)
+TERMS = ("rgb", "edge", "lc", "id", "ad")
+
+
+def l_rgb(sr, hr):
+    """Eq 9: MSE over RGB."""
+    return tf.reduce_mean(tf.square(sr - hr))
+
+
+def l_e(edges, targets):
+    """Eq 3: sum over scales (32, 64, 128) of the MSE between the edge block's map and the
+    Canny edges of HR at that scale; scales whose edge block is switched off are skipped."""
+    return tf.add_n([tf.reduce_mean(tf.square(e - t)) for e, t in zip(edges, targets)
+                     if e is not None])
+
+
+def rgb_to_yuv(x):
+    return tf.tensordot(x, tf.constant(RGB_TO_YUV.T), axes=[[3], [0]])
+
+
+def l_lc(sr, hr):
+    """Eq 7-8: luminance-chrominance error, MSE in YUV."""
+    return tf.reduce_mean(tf.square(rgb_to_yuv(sr) - rgb_to_yuv(hr)))
+
+
+def js_divergence(p, q):
+    """Jensen-Shannon divergence between rows of two probability matrices (natural log)."""
+    m = 0.5 * (p + q)
+    kl = lambda a, b: tf.reduce_sum(a * (tf.math.log(a + 1e-12) - tf.math.log(b + 1e-12)), -1)
+    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
+
+
+def l_id(vec_sr, vec_hr, scale: float = 1.0):
+    """Eq 4-6: JS divergence between softmax-normalised identity vectors of SR and HR; the HR
+    side is a fixed target (no gradient)."""
+    p = tf.nn.softmax(scale * vec_sr)
+    q = tf.stop_gradient(tf.nn.softmax(scale * vec_hr))
+    return tf.reduce_mean(js_divergence(p, q))
+
+
+def l_ad_g(fake_logits):
+    """Eq 10, generator side: sigmoid cross-entropy pushing D(SR) to 'real'."""
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        labels=tf.ones_like(fake_logits), logits=fake_logits))
+
+
+def l_ad_d(real_logits, fake_logits):
+    """Eq 10, discriminator side."""
+    ce = tf.nn.sigmoid_cross_entropy_with_logits
+    return (tf.reduce_mean(ce(labels=tf.ones_like(real_logits), logits=real_logits)) +
+            tf.reduce_mean(ce(labels=tf.zeros_like(fake_logits), logits=fake_logits)))
+
+
+def total(terms: dict, weights: dict):
+    """Eq 11: L_rgb + gamma L_e + L_lc + alpha L_id + beta L_ad over the enabled terms
+    (`terms` holds only those); `weights` maps a term name to its weight (default 1)."""
+    return tf.add_n([weights.get(name, 1.0) * value for name, value in terms.items()])

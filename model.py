@@ -1,0 +1,110 @@
+"""EIPNet graphs (paper Table 1-2, Fig. 2-3) built from raw TensorFlow ops.
+
+Variable scopes follow the authors' released checkpoint (generator/Conv1, Step1_1, Step1_de,
+Step1_edge, ..., RGB), so their G_weight.ckpt restores without renaming.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from tf1 import tf
+
+# Edge block average-pool sizes at 32, 64 and 128 px (Fig. 3).
+EDGE_KERNELS = (5, 7, 10)
+# Output channels of the residual block convs (Step{k}_1, Step{k}_2) and transposed convs.
+STEP_WIDTHS = ((512, 512, 256), (512, 256, 128), (256, 128, 64))
+# Last conv: 3x3 in the paper's Table 1, 1x1 in the authors' released graph.
+TAIL_KERNEL = {"paper": 3, "released": 1}
+
+
+class GeneratorOutput(NamedTuple):
+    rgb: tf.Tensor
+    edges: tuple  # edge maps at 32, 64, 128 px; None where the edge block is switched off
+
+
+def conv(x, out_ch: int, name: str, k: int = 3, stride: int = 1, padding: str = "SAME",
+         relu: bool = True):
+    """Conv with bias; variables `<name>/w`, `<name>/b` as in the authors' layout."""
+    with tf.variable_scope(name):
+        w = tf.get_variable("w", [k, k, x.shape[-1], out_ch], tf.float32,
+                            tf.glorot_uniform_initializer())
+        b = tf.get_variable("b", [out_ch], tf.float32, tf.zeros_initializer())
+        y = tf.nn.bias_add(tf.nn.conv2d(x, w, [1, stride, stride, 1], padding), b)
+    return tf.nn.relu(y) if relu else y
+
+
+def deconv(x, out_ch: int, name: str):
+    """4x4 stride-2 SAME transposed conv + ReLU; variables named like tf.layers.conv2d_transpose."""
+    with tf.variable_scope(name), tf.variable_scope("conv2d_transpose"):
+        in_ch = int(x.shape[-1])
+        kernel = tf.get_variable("kernel", [4, 4, out_ch, in_ch], tf.float32,
+                                 tf.glorot_uniform_initializer())
+        bias = tf.get_variable("bias", [out_ch], tf.float32, tf.zeros_initializer())
+        n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
+        y = tf.nn.conv2d_transpose(x, kernel, tf.stack([n, 2 * h, 2 * w, out_ch]),
+                                   [1, 2, 2, 1], "SAME")
+        y = tf.reshape(tf.nn.bias_add(y, bias), [-1, 2 * h, 2 * w, out_ch])
+    return tf.nn.relu(y)
+
+
+def edge_block(x, k: int, name: str):
+    """Fig. 3: sub = relu(x - avg_pool_k(x)); returns (edge map, concat([x, sub])).
+
+    TensorFlow's SAME average pooling divides by the valid cells only (authors' semantics).
+    """
+    smooth = tf.nn.avg_pool2d(x, k, 1, "SAME")
+    sub = tf.nn.relu(x - smooth)
+    edge = conv(sub, 1, name, k=1)
+    return edge, tf.concat([x, sub], axis=3)
+
+
+def generator(lr, tail: str = "paper", edge_blocks=(True, True, True), reuse=None) -> GeneratorOutput:
+    """16x16 RGB (0..255) -> 128x128 RGB (0..255) and the three edge maps (Table 1)."""
+    edges = []
+    with tf.variable_scope("generator", reuse=reuse):
+        x = conv(lr, 512, "Conv1", relu=False)
+        skip = x
+        for step, ((c1, c2, c_de), k, use_edge) in enumerate(
+                zip(STEP_WIDTHS, EDGE_KERNELS, edge_blocks), start=1):
+            y = conv(x, c1, f"Step{step}_1")
+            y = conv(y, c2, f"Step{step}_2")
+            skip = deconv(skip + y, c_de, f"Step{step}_de")
+            if use_edge:
+                edge, x = edge_block(skip, k, f"Step{step}_edge")
+            else:
+                edge, x = None, skip
+            edges.append(edge)
+        rgb = conv(x, 3, "RGB", k=TAIL_KERNEL[tail], relu=False)
+    return GeneratorOutput(rgb, tuple(edges))
+
+
+def discriminator(x, reuse=None):
+    """Table 2: seven 3x3 convs with LeakyReLU 0.2, fc 512, fc 1 (logits).
+
+    As in the authors' code: VALID padding on the stride-2 convs, no activation after the last
+    conv, raw 0..255 input.
+    """
+    layers = [("di_conv1_1", 128, 1), ("di_conv1_2", 128, 2), ("di_conv2_1", 256, 1),
+              ("di_conv2_2", 256, 2), ("di_conv3_1", 256, 1), ("di_conv3_2", 512, 2),
+              ("di_conv4_1", 512, 1)]
+    with tf.variable_scope("discriminator", reuse=reuse):
+        for i, (name, ch, stride) in enumerate(layers):
+            x = conv(x, ch, name, stride=stride, padding="VALID" if stride == 2 else "SAME",
+                     relu=False)
+            if i < len(layers) - 1:
+                x = tf.nn.leaky_relu(x, 0.2)
+        x = tf.reshape(x, [-1, x.shape[1] * x.shape[2] * x.shape[3]])
+        x = tf.nn.leaky_relu(dense(x, 512, "dense"), 0.2)
+        return dense(x, 1, "dense_1")
+
+
+def dense(x, units: int, name: str):
+    with tf.variable_scope(name):
+        w = tf.get_variable("kernel", [x.shape[-1], units], tf.float32,
+                            tf.glorot_uniform_initializer())
+        b = tf.get_variable("bias", [units], tf.float32, tf.zeros_initializer())
+    return tf.nn.bias_add(tf.matmul(x, w), b)
+
+
+def count_params(scope: str) -> int:
+    return sum(int(v.shape.num_elements()) for v in tf.trainable_variables(scope))

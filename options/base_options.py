@@ -1,0 +1,68 @@
+"""Options shared by train.py and test.py (the authors' names kept where they exist)."""
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def int_list(text: str) -> list[int]:
+    return [int(t) for t in text.split(",") if t.strip()]
+
+
+def str_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+class BaseOptions:
+    is_train = False
+
+    def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        # experiment
+        parser.add_argument("--save_path", default="eipnet_lfw128",
+                            help="run name: results and weights go to checkpoint_path/save_path")
+        parser.add_argument("--checkpoint_path", default="checkpoint", help="runs are stored here")
+        parser.add_argument("--train_path", default="datasets/train", help="training images")
+        parser.add_argument("--test_path", default="datasets/test", help="test / validation images")
+        parser.add_argument("--gpu_ids", default="0", help="GPU ids for a GPU build, e.g. 0 or 0,1")
+        # model
+        parser.add_argument("--model", default="eipnet", choices=["eipnet"])
+        parser.add_argument("--tail", default="auto", choices=["auto", "paper", "released"],
+                            help="last conv: 3x3 (paper Table 1) or 1x1 (authors' released "
+                                 "weights); auto = read it from the checkpoint, else paper")
+        parser.add_argument("--edge_blocks", type=int_list, default=[1, 1, 1],
+                            help="edge block on (1) / off (0) at 32,64,128 px (ablation)")
+        # input
+        parser.add_argument("--batchSize", type=int, default=16, help="input batch size")
+        parser.add_argument("--dataset", default="aligned", choices=["celeba", "vggface2", "aligned"],
+                            help="crop preset (Section 4.2); aligned = resize only")
+        parser.add_argument("--canny", default="paper", choices=["paper", "authors", "adaptive"],
+                            help="Canny thresholds: paper 100/255, authors 50/255, adaptive Eq 1-2")
+        parser.add_argument("--canny_k", type=float, default=1.0,
+                            help="k of the adaptive rule T_h = m + k*sigma")
+        parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                            help="bf16: oneDNN auto mixed precision on CPU; fp16: on a GPU build")
+        return parser
+
+    def parse(self, args: list[str] | None = None) -> argparse.Namespace:
+        self.parser = self.initialize(argparse.ArgumentParser(
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter))
+        opt = self.parser.parse_args(args)
+        opt.isTrain = self.is_train
+        opt.run_dir = os.path.join(opt.checkpoint_path, opt.save_path)
+        print(self.format(opt))
+        return opt
+
+    def format(self, opt: argparse.Namespace) -> str:
+        lines = ["----------------- Options ---------------"]
+        for k, v in sorted(vars(opt).items()):
+            default = self.parser.get_default(k)
+            comment = f"\t[default: {default}]" if v != default and default is not None else ""
+            lines.append(f"{k:>25}: {str(v):<30}{comment}")
+        lines.append("----------------- End -------------------")
+        return "\n".join(lines)
+
+    def save(self, opt: argparse.Namespace) -> None:
+        """Write opt.txt into the run folder so a run can always be read back."""
+        os.makedirs(opt.run_dir, exist_ok=True)
+        with open(os.path.join(opt.run_dir, "opt.txt"), "w") as f:
+            f.write(self.format(opt) + "\n")

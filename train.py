@@ -1,0 +1,288 @@
+"""Train EIPNet (paper Section 4.2).
+
+    python train.py --train_path datasets/train --test_path datasets/test --save_path NAME
+
+Writes to checkpoint/NAME/: opt.txt, loss_log.txt, TensorBoard events (logs/), sample grids
+(samples/), full checkpoints for --continue_train (model.ckpt-STEP) and the generator-only
+G_weight.ckpt (best validation PSNR so far, the authors' release layout).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+import checkpoints
+import data
+import losses
+import model
+from identity import IdentityNet
+from metrics import psnr
+from options.train_options import TrainOptions
+from tf1 import session_config, tf
+
+
+class TrainGraph(NamedTuple):
+    lr: tf.Tensor
+    hr: tf.Tensor
+    edge_targets: tuple
+    sr: model.GeneratorOutput
+    terms: dict              # enabled generator loss terms before the adversarial phase
+    total: tf.Tensor
+    train_g: tf.Operation
+    terms_gan: dict          # the same with L_ad (empty when L_ad is off)
+    total_gan: tf.Tensor | None
+    train_g_gan: tf.Operation | None
+    d_loss: tf.Tensor | None
+    train_d: tf.Operation | None
+    global_step: tf.Variable
+    best_psnr: tf.Variable
+
+
+def placeholders():
+    lr = tf.placeholder(tf.float32, [None, data.LR_SIZE, data.LR_SIZE, 3], "lr")
+    hr = tf.placeholder(tf.float32, [None, data.HR_SIZE, data.HR_SIZE, 3], "hr")
+    edges = tuple(tf.placeholder(tf.float32, [None, s, s, 1], f"canny_{s}") for s in (32, 64, 128))
+    return lr, hr, edges
+
+
+def generator_terms(opt, sr: model.GeneratorOutput, hr, edge_targets) -> dict:
+    """The enabled non-adversarial terms of Eq 11."""
+    terms = {}
+    if "rgb" in opt.losses:
+        terms["rgb"] = losses.l_rgb(sr.rgb, hr)
+    if "edge" in opt.losses and any(opt.edge_blocks):
+        terms["edge"] = losses.l_e(sr.edges, edge_targets)
+    if "lc" in opt.losses:
+        terms["lc"] = losses.l_lc(sr.rgb, hr)
+    if "id" in opt.losses:
+        facenet = IdentityNet(opt.facenet_graph, opt.id_vector)
+        terms["id"] = losses.l_id(facenet(sr.rgb, "facenet_sr"), facenet(hr, "facenet_hr"),
+                                  opt.id_scale)
+    unknown = set(opt.losses) - set(losses.TERMS)
+    if unknown or not terms:
+        raise ValueError(f"--losses {opt.losses}: choose one or more of {losses.TERMS} "
+                         f"(rgb, edge, lc or id must be among them)")
+    return terms
+
+
+def learning_rate(opt, global_step):
+    steps = sorted(opt.lr_decay_steps)
+    if not steps:
+        return tf.constant(opt.learning_rate)
+    values = [opt.learning_rate * 0.5 ** i for i in range(len(steps) + 1)]
+    return tf.train.piecewise_constant(global_step, [np.int64(s) for s in steps], values)
+
+
+def build_train_graph(opt) -> TrainGraph:
+    """Placeholders, generator, loss terms and optimisers (Adam: G 0.9/0.999/1e-8, D 0.5/0.9)."""
+    lr, hr, edge_targets = placeholders()
+    tail = checkpoints.choose_tail(opt.tail, None)
+    sr = model.generator(lr, tail, [bool(b) for b in opt.edge_blocks])
+    weights = {"edge": opt.lambda_edge, "id": opt.alpha_id, "ad": opt.ad_r}
+    terms = generator_terms(opt, sr, hr, edge_targets)
+    total = losses.total(terms, weights)
+
+    global_step = tf.train.get_or_create_global_step()
+    best_psnr = tf.get_variable("best_val_psnr", [], tf.float32, tf.constant_initializer(-1.0),
+                                trainable=False)
+    g_vars = tf.trainable_variables("generator")
+    g_adam = tf.train.AdamOptimizer(learning_rate(opt, global_step), 0.9, 0.999, 1e-8)
+    train_g = g_adam.minimize(total, global_step, g_vars)
+
+    terms_gan, total_gan, train_g_gan, d_loss, train_d = {}, None, None, None, None
+    if "ad" in opt.losses:
+        d_real = model.discriminator(hr)
+        d_fake = model.discriminator(sr.rgb, reuse=True)
+        terms_gan = {**terms, "ad": losses.l_ad_g(d_fake)}
+        total_gan = losses.total(terms_gan, weights)
+        train_g_gan = g_adam.minimize(total_gan, global_step, g_vars)  # shares Adam slots
+        d_loss = losses.l_ad_d(d_real, d_fake)
+        train_d = tf.train.AdamOptimizer(opt.learning_rate, 0.5, 0.9).minimize(
+            d_loss, var_list=tf.trainable_variables("discriminator"))
+    return TrainGraph(lr, hr, edge_targets, sr, terms, total, train_g, terms_gan, total_gan,
+                      train_g_gan, d_loss, train_d, global_step, best_psnr)
+
+
+def feed(g: TrainGraph, batch: data.Example) -> dict:
+    return {g.lr: batch.lr, g.hr: batch.hr, **dict(zip(g.edge_targets, batch.edges))}
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+class Trainer:
+    """Owns the session, loader, savers and logs of one run folder."""
+
+    def __init__(self, opt, graph: TrainGraph, loader: data.BatchLoader, val: data.Example):
+        self.opt, self.g, self.loader, self.val = opt, graph, loader, val
+        self.run_dir = opt.run_dir
+        self.saver = tf.train.Saver(tf.global_variables(), max_to_keep=opt.max_to_keep)
+        self.g_saver = checkpoints.generator_saver()
+        self.best_ph = tf.placeholder(tf.float32, [])
+        self.set_best = tf.assign(self.g.best_psnr, self.best_ph)
+        self.images = self._image_summaries()
+        self.writer = tf.summary.FileWriter(os.path.join(self.run_dir, "logs"))
+        self.log = open(os.path.join(self.run_dir, "loss_log.txt"), "a")
+        self.sess = tf.Session(config=session_config(opt.precision, opt.gpu_ids))
+
+    def _image_summaries(self):
+        g, n = self.g, 4
+        up = tf.image.resize(g.lr[:n], [data.HR_SIZE, data.HR_SIZE], "bicubic")
+        shown = [("LR_bicubic", up), ("SR", g.sr.rgb[:n]), ("HR", g.hr[:n])]
+        shown += [(f"edge_{s}", e[:n]) for s, e in zip((32, 64, 128), g.sr.edges) if e is not None]
+        return tf.summary.merge([tf.summary.image(name, tf.cast(tf.clip_by_value(x, 0, 255),
+                                                                tf.uint8), max_outputs=n)
+                                 for name, x in shown])
+
+    def start(self) -> int:
+        latest = tf.train.latest_checkpoint(self.run_dir)
+        if self.opt.continue_train and latest:
+            self.saver.restore(self.sess, latest)
+            print(f"resumed from {latest}")
+        elif self.opt.continue_train:
+            raise FileNotFoundError(f"--continue_train: no checkpoint in {self.run_dir}")
+        else:
+            self.sess.run(tf.global_variables_initializer())
+        return int(self.sess.run(self.g.global_step))
+
+    def step(self, step: int) -> dict:
+        g, opt = self.g, self.opt
+        gan = g.train_d is not None and (opt.gan_from_start or step >= opt.gan_start)
+        if gan:
+            for _ in range(opt.D_steps_per_G):
+                d_loss, _ = self.sess.run([g.d_loss, g.train_d], feed(g, self.loader.next()))
+        terms, total, train = ((g.terms_gan, g.total_gan, g.train_g_gan) if gan
+                               else (g.terms, g.total, g.train_g))
+        values, total_value, _ = self.sess.run([terms, total, train], feed(g, self.loader.next()))
+        values["total"] = total_value
+        if gan:
+            values["D"] = d_loss
+        if not all(np.isfinite(v) for v in values.values()):
+            raise NonFiniteLoss(f"non-finite loss at iteration {step}: {values}")
+        return values
+
+    def validate(self, step: int) -> float:
+        """PSNR of the generator on the fixed validation set; keeps the best as G_weight.ckpt."""
+        srs = [self.sess.run(self.g.sr.rgb, {self.g.lr: lr})
+               for lr in data.iterate_batches(self.val.lr, self.opt.batchSize)]
+        sr = np.clip(np.concatenate(srs), 0, 255)
+        value = float(np.mean([psnr(s, h) for s, h in zip(sr, self.val.hr)]))
+        self.writer.add_summary(self.sess.run(self.images, feed(self.g, self.val)), step)
+        self.scalars(step, {"val/psnr": value})
+        self.write_grid(step, sr[:4])
+        best = float(self.sess.run(self.g.best_psnr))
+        if value > best:
+            self.sess.run(self.set_best, {self.best_ph: value})
+            self.g_saver.save(self.sess, os.path.join(self.run_dir, checkpoints.G_WEIGHT),
+                              write_meta_graph=False, write_state=False)
+        self.write_log(f"val step {step}: psnr {value:.3f} dB (best {max(value, best):.3f})")
+        return value
+
+    def write_grid(self, step: int, sr: np.ndarray) -> None:
+        lr_up = [cv2.resize(x, (data.HR_SIZE,) * 2, interpolation=cv2.INTER_CUBIC)
+                 for x in self.val.lr[:len(sr)]]
+        rows = [np.concatenate([u, s, h], axis=1) for u, s, h in zip(lr_up, sr, self.val.hr)]
+        grid = np.clip(np.concatenate(rows, axis=0), 0, 255).astype(np.uint8)
+        os.makedirs(os.path.join(self.run_dir, "samples"), exist_ok=True)
+        cv2.imwrite(os.path.join(self.run_dir, "samples", f"step_{step:07d}.png"),
+                    cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+
+    def scalars(self, step: int, values: dict) -> None:
+        self.writer.add_summary(tf.Summary(value=[tf.Summary.Value(tag=k, simple_value=float(v))
+                                                  for k, v in values.items()]), step)
+
+    def write_log(self, line: str) -> None:
+        self.log.write(line + "\n")
+        self.log.flush()
+
+    def save(self, step: int) -> None:
+        self.saver.save(self.sess, os.path.join(self.run_dir, checkpoints.FULL_PREFIX), step,
+                        write_meta_graph=False)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.loader.close()
+        self.writer.close()
+        self.log.close()
+        self.sess.close()
+
+
+def raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def check_inputs(opt) -> tuple[list[str], data.Example]:
+    """Fail before any graph is built: missing or empty folders, or a run folder in use."""
+    train_paths = data.list_images(opt.train_path)
+    _, val = data.load_eval_set(data.list_images(opt.test_path)[:opt.val_size], opt.dataset,
+                                opt.canny, opt.canny_k)
+    if val is None:
+        raise data.DataError(f"no readable validation image in {opt.test_path!r}")
+    if not opt.continue_train and tf.train.latest_checkpoint(opt.run_dir):
+        raise FileExistsError(f"{opt.run_dir} already holds a training run: pass --continue_train "
+                              f"to resume it, or choose another --save_path")
+    return train_paths, val
+
+
+def train(opt, train_paths: list[str], val: data.Example) -> int:
+    """Train to opt.niter; returns the last completed iteration."""
+    tf.set_random_seed(opt.seed)
+    graph = build_train_graph(opt)
+    loader = data.BatchLoader(train_paths, opt.batchSize, opt.dataset, opt.rotations,
+                              not opt.no_flip, opt.canny, opt.canny_k, opt.loader_threads,
+                              seed=opt.seed + int(time.time()) % 100000)
+    trainer = Trainer(opt, graph, loader, val)
+    step = start = trainer.start()
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    bar = tqdm(range(start, opt.niter), initial=start, total=opt.niter, dynamic_ncols=True)
+    tic = time.time()
+    try:
+        for step in bar:
+            values = trainer.step(step)
+            done = step + 1
+            if done % opt.print_freq == 0 or done == opt.niter:
+                ips = opt.batchSize * (done - start) / (time.time() - tic)
+                trainer.scalars(done, {f"loss/{k}": v for k, v in values.items()})
+                trainer.write_log(f"step {done}: " + " ".join(f"{k} {v:.4f}" for k, v in
+                                                                values.items()) + f" ({ips:.2f} img/s)")
+                bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()})
+            if done % opt.val_freq == 0 or done == opt.niter:
+                trainer.validate(done)
+            if done % opt.save_freq == 0:
+                trainer.save(done)
+        step = opt.niter
+    except KeyboardInterrupt:
+        print(f"\ninterrupted at iteration {step}: saving")
+    except NonFiniteLoss as err:
+        trainer.close()
+        sys.exit(f"stopped: {err}. The last good checkpoint in {opt.run_dir} is kept; "
+                 f"lower --learning_rate or check the data, then --continue_train.")
+    step = int(trainer.sess.run(graph.global_step))
+    trainer.save(step)
+    if not os.path.exists(os.path.join(opt.run_dir, checkpoints.G_WEIGHT + ".index")):
+        trainer.validate(step)
+    trainer.close()
+    return step
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = TrainOptions()
+    opt = options.parse(argv)
+    try:
+        train_paths, val = check_inputs(opt)
+        options.save(opt)
+        train(opt, train_paths, val)
+    except (data.DataError, FileNotFoundError, FileExistsError, ValueError) as err:
+        sys.exit(f"error: {err}")
+
+
+if __name__ == "__main__":
+    main()
