@@ -108,3 +108,22 @@ def dense(x, units: int, name: str):
 
 def count_params(scope: str) -> int:
     return sum(int(v.shape.num_elements()) for v in tf.trainable_variables(scope))
+
+
+def count_macs(outputs, scope: str = "generator") -> int:
+    """Multiply-accumulates of the convolutions under `scope` for the static shapes of the
+    graph that produced `outputs` (build it at batch 1 for a per-image count)."""
+    macs = 0
+    for op in outputs.graph.get_operations():
+        if not op.name.startswith(scope + "/"):
+            continue
+        if op.type == "Conv2D":
+            kh, kw, cin, cout = op.inputs[1].shape.as_list()
+            _, h, w, _ = op.outputs[0].shape.as_list()
+        elif op.type == "Conv2DBackpropInput":   # transposed conv: every input pixel x kernel
+            kh, kw, cout, cin = op.inputs[1].shape.as_list()
+            _, h, w, _ = op.inputs[2].shape.as_list()
+        else:
+            continue
+        macs += h * w * kh * kw * cin * cout
+    return macs

@@ -43,13 +43,14 @@ class BaseOptions:
                             help="bf16: oneDNN auto mixed precision on CPU; fp16: on a GPU build")
         return parser
 
-    def parse(self, args: list[str] | None = None) -> argparse.Namespace:
+    def parse(self, args: list[str] | None = None, verbose: bool = True) -> argparse.Namespace:
         self.parser = self.initialize(argparse.ArgumentParser(
             formatter_class=argparse.ArgumentDefaultsHelpFormatter))
         opt = self.parser.parse_args(args)
         opt.isTrain = self.is_train
         opt.run_dir = os.path.join(opt.checkpoint_path, opt.save_path)
-        print(self.format(opt))
+        if verbose:
+            print(self.format(opt))
         return opt
 
     def format(self, opt: argparse.Namespace) -> str:

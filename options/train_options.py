@@ -20,7 +20,8 @@ class TrainOptions(BaseOptions):
         parser.add_argument("--losses", type=str_list, default=["rgb", "edge", "lc", "id", "ad"],
                             help="enabled loss terms, any of rgb,edge,lc,id,ad")
         parser.add_argument("--lambda_edge", type=float, default=0.3, help="gamma of Eq 11")
-        parser.add_argument("--alpha_id", type=float, default=10.0, help="alpha of Eq 11 (L_id)")
+        parser.add_argument("--alpha_id", type=float, default=20.0,
+                            help="alpha of Eq 11 (L_id); see README for how it was chosen")
         parser.add_argument("--ad_r", type=float, default=5e-3, help="beta of Eq 11 (L_ad)")
         parser.add_argument("--id_vector", default="bottleneck", choices=["bottleneck", "embeddings"],
                             help="FaceNet vector whose softmax L_id compares")
