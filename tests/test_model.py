@@ -1,0 +1,90 @@
+"""Generator, edge block and discriminator: shapes, sizes, the authors' weights."""
+import numpy as np
+import pytest
+
+import checkpoints
+import model
+from conftest import OFFICIAL
+from tf1 import tf
+
+
+def test_generator_shapes_params_and_macs(graph):
+    lr = tf.placeholder(tf.float32, [1, 16, 16, 3])
+    out = model.generator(lr)
+    assert out.rgb.shape.as_list() == [1, 128, 128, 3]
+    assert [e.shape.as_list() for e in out.edges] == [[1, 32, 32, 1], [1, 64, 64, 1],
+                                                      [1, 128, 128, 1]]
+    assert model.count_params("generator") == 11_915_654          # 11.91M (paper)
+    assert model.count_macs(out.rgb) / 1e9 == pytest.approx(10.128, abs=0.01)
+
+
+def test_released_tail_and_ablation(graph):
+    lr = tf.placeholder(tf.float32, [None, 16, 16, 3])
+    out = model.generator(lr, tail="released", edge_blocks=(True, False, True))
+    assert tf.trainable_variables("generator/RGB")[0].shape.as_list() == [1, 1, 128, 3]
+    assert out.edges[1] is None
+    # without the 64 px edge block Step3_1 sees 128 channels instead of 256
+    assert tf.trainable_variables("generator/Step3_1/w")[0].shape.as_list()[2] == 128
+
+
+def test_official_checkpoint_reproduced(graph):
+    ref = np.load(OFFICIAL / "reference.npz")
+    prefix = checkpoints.resolve(str(OFFICIAL))
+    assert checkpoints.tail_of(prefix) == "released"
+    lr = tf.placeholder(tf.float32, [None, 16, 16, 3])
+    out = model.generator(lr, checkpoints.choose_tail("auto", prefix))
+    with tf.Session() as sess:
+        checkpoints.generator_saver().restore(sess, prefix)
+        got = sess.run([out.rgb, *out.edges], {lr: ref["lr"]})
+    for name, value in zip(["rgb", "edge1", "edge2", "edge3"], got):
+        want = ref[name]
+        assert value.shape == want.shape
+        assert np.abs(value - want).max() / np.abs(want).max() < 1e-4, name
+        assert np.abs(want).max() > 1.0  # the reference is not trivially zero
+
+
+def box_mean_same(x: np.ndarray, k: int) -> np.ndarray:
+    """Numpy SAME average pool (stride 1) dividing by the number of valid cells."""
+    before, after = (k - 1) // 2, k // 2
+    pad = lambda a: np.pad(a, ((0, 0), (before, after), (before, after), (0, 0)))
+    def box(a):
+        c = np.cumsum(np.cumsum(pad(a), 1), 2)
+        c = np.pad(c, ((0, 0), (1, 0), (1, 0), (0, 0)))
+        h, w = x.shape[1:3]
+        return c[:, k:k + h, k:k + w] - c[:, :h, k:k + w] - c[:, k:k + h, :w] + c[:, :h, :w]
+    return box(x) / box(np.ones_like(x))
+
+
+@pytest.mark.parametrize("k", [5, 7, 10])
+def test_edge_block_matches_numpy(graph, val_faces, k):
+    x = val_faces[:2].astype(np.float32)
+    edge, joined = model.edge_block(tf.constant(x), k, "edge")
+    w, b = tf.trainable_variables("edge")
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        edge, joined, w, b = sess.run([edge, joined, w, b])
+    sub = np.maximum(x - box_mean_same(x.astype(np.float64), k), 0)
+    np.testing.assert_allclose(joined[..., 3:], sub, rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(joined[..., :3], x)
+    want = np.maximum(sub @ w.reshape(3, 1) + b, 0)
+    np.testing.assert_allclose(edge, want, rtol=1e-4, atol=1e-3)
+    assert sub.max() > 10  # real faces have edges
+
+
+def test_discriminator_shapes(graph):
+    x = tf.placeholder(tf.float32, [2, 128, 128, 3])
+    logits = model.discriminator(x)
+    assert logits.shape.as_list() == [2, 1]
+    # VALID stride-2 convs: 128 -> 63 -> 31 -> 15, so fc 512 sees 15*15*512 inputs
+    assert tf.trainable_variables("discriminator/dense/kernel")[0].shape.as_list() == [115200, 512]
+    convs = [v for v in tf.trainable_variables("discriminator") if v.name.endswith("/w:0")]
+    assert [v.shape.as_list()[-1] for v in convs] == [128, 128, 256, 256, 256, 512, 512]
+
+
+def test_builds_twice_in_one_process():
+    for _ in range(2):
+        with tf.Graph().as_default():
+            lr = tf.placeholder(tf.float32, [None, 16, 16, 3])
+            model.generator(lr)
+            model.generator(lr, reuse=True)   # shared weights, e.g. a second input
+            assert model.count_params("generator") == 11_915_654
