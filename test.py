@@ -1,0 +1,375 @@
+"""Evaluate EIPNet (paper Section 4.3): super-resolve a folder of faces and score them.
+
+    python test.py --weight_path checkpoint/CelebA --test_path datasets/test
+
+An HR image (any size but 16x16 with --input auto) is cropped with the --dataset preset,
+degraded to 16x16 (bilinear 128->64->32->16, as in training), super-resolved and scored against
+itself, with bicubic upscaling as the baseline. A 16x16 image is LR: it is only super-resolved.
+Writes to --result_dir (default checkpoint_path/save_path/result): <stem>_SR.png,
+<stem>_bicubic.png, <stem>_edge{32,64,128}.png, <stem>_compare.png, metrics.csv (one row per
+image), summary.json and summary.md (Tables 6-9 of the paper, printed at the end).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
+from tqdm import tqdm
+
+import checkpoints
+import data
+import metrics
+import model
+from options.test_options import TestOptions
+from tf1 import session_config, tf
+
+METHODS = ("sr", "bicubic")
+NAMES = {"hr": "HR", "bicubic": "Bicubic", "sr": "EIPNet"}
+EDGE_SIZES = (32, 64, 128)
+# csv metric -> the --metrics group that switches it on (in Table 6-8 order)
+METRIC_GROUP = {"psnr": "psnr", "fr_psnr": "fr", "ssim": "ssim", "fr_ssim": "fr", "vif": "vif",
+                "dist_algorithm": "tar", "dist_network": "tar", "brisque": "brisque"}
+QUALITY = {"psnr": "PSNR", "fr_psnr": "FR-PSNR", "ssim": "SSIM", "fr_ssim": "FR-SSIM",
+           "vif": "VIF"}
+TAR_KINDS = (("algorithm", "tar_algorithm"), ("network", "tar_network"))
+
+
+class Sample(NamedTuple):
+    name: str
+    lr: np.ndarray          # (16,16,3) uint8
+    hr: np.ndarray | None   # (128,128,3) uint8; None for an LR input
+
+
+class Generator:
+    """The restored generator in a graph and session of its own."""
+
+    def __init__(self, opt, prefix: str):
+        self.tail = checkpoints.choose_tail(opt.tail, prefix)
+        self.edge_blocks = [bool(b) for b in opt.edge_blocks]
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            self.lr = tf.placeholder(tf.float32, [None, data.LR_SIZE, data.LR_SIZE, 3], "lr")
+            self.out = model.generator(self.lr, self.tail, self.edge_blocks)
+            saver = checkpoints.generator_saver()
+        self.sess = tf.Session(graph=self.graph, config=session_config(opt.precision, opt.gpu_ids))
+        try:
+            saver.restore(self.sess, prefix)
+        except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as err:
+            raise ValueError(f"{prefix!r} does not fit a generator with --tail {self.tail} and "
+                             f"--edge_blocks {opt.edge_blocks}: pass the options it was trained "
+                             f"with ({err.message.splitlines()[0]})") from err
+
+    def __call__(self, lr: np.ndarray) -> tuple[np.ndarray, dict]:
+        """SR (N,128,128,3) and {size: edge maps (N,size,size,1)} of the blocks that are on,
+        unclipped floats."""
+        fetch = {"rgb": self.out.rgb,
+                 **{s: e for s, e in zip(EDGE_SIZES, self.out.edges) if e is not None}}
+        got = self.sess.run(fetch, {self.lr: np.asarray(lr, np.float32)})
+        return got.pop("rgb"), got
+
+    def close(self) -> None:
+        self.sess.close()
+
+
+def wanted_metrics(opt) -> list[str]:
+    unknown = set(opt.metrics) - set(METRIC_GROUP.values())
+    if unknown:
+        raise ValueError(f"unknown --metrics {sorted(unknown)}; choose from "
+                         f"{sorted(set(METRIC_GROUP.values()))}")
+    if opt.input == "lr":
+        return []
+    return [m for m, group in METRIC_GROUP.items() if group in opt.metrics]
+
+
+def needs_box(wanted: list[str]) -> bool:
+    return bool({"fr_psnr", "dist_algorithm"} & set(wanted))
+
+
+def columns(wanted: list[str]) -> list[str]:
+    cols = ["file", "input"] + (["face_box"] if needs_box(wanted) else [])
+    for m in wanted:
+        cols += [f"{m}_{method}" for method in METHODS + (("hr",) if m == "brisque" else ())]
+    return cols
+
+
+def load_sample(path: str, opt) -> Sample:
+    """Raises DataError for an unreadable file or an LR image that is not 16x16."""
+    img = data.read_image(path)
+    name = os.path.basename(path)
+    is_lr = img.shape[:2] == (data.LR_SIZE, data.LR_SIZE)
+    if opt.input == "lr" and not is_lr:
+        raise data.DataError(f"{path!r} is {img.shape[1]}x{img.shape[0]}, not 16x16: pass "
+                             f"--input hr to degrade it, or resize it to 16x16")
+    if opt.input == "lr" or (opt.input == "auto" and is_lr):
+        return Sample(name, img, None)
+    hr = data.preset_crop(img, opt.dataset)
+    return Sample(name, data.degrade(hr)[-1], hr)
+
+
+def load_samples(paths: list[str], opt, skipped: list[str]) -> list[Sample]:
+    samples = []
+    for path in paths:
+        try:
+            samples.append(load_sample(path, opt))
+        except data.DataError as err:
+            tqdm.write(f"skipping {err}")
+            skipped.append(os.path.basename(path))
+    return samples
+
+
+def bicubic(lr: np.ndarray) -> np.ndarray:
+    return metrics.to_uint8(cv2.resize(lr.astype(np.float32), (data.HR_SIZE, data.HR_SIZE),
+                                       interpolation=cv2.INTER_CUBIC))
+
+
+def image_metrics(img: np.ndarray, hr: np.ndarray, box, wanted: list[str], y: bool) -> dict:
+    """The per-image metrics of one method's output against HR (dist_network is batched)."""
+    compute = {
+        "psnr": lambda: metrics.psnr(img, hr, y),
+        "fr_psnr": lambda: metrics.fr_psnr(img, hr, box, y),
+        "ssim": lambda: metrics.ssim(img, hr, y),
+        "fr_ssim": lambda: metrics.fr_ssim(img, hr, box, y),
+        "vif": lambda: metrics.vif(img, hr),
+        "dist_algorithm": lambda: metrics.algorithm_distance(img, hr, box),
+        "brisque": lambda: metrics.brisque(img),
+    }
+    return {m: compute[m]() for m in wanted if m in compute}
+
+
+def network_distances(facenet: metrics.FaceNet, hr: list, outputs: dict) -> dict:
+    """FaceNet squared-L2 distance to HR of every method's output, one batch for all."""
+    n = len(hr)
+    vectors = facenet(np.stack(hr + [img for m in METHODS for img in outputs[m]]))
+    return {m: metrics.squared_distances(vectors[(i + 1) * n:(i + 2) * n], vectors[:n])
+            for i, m in enumerate(METHODS)}
+
+
+def score_batch(samples: list[Sample], outputs: dict, wanted: list[str], opt,
+                facenet: metrics.FaceNet | None) -> list[dict]:
+    """csv rows of a batch (HR samples scored, LR samples with the file name only)."""
+    rows = [{"file": s.name, "input": "lr" if s.hr is None else "hr"} for s in samples]
+    scored = [i for i, s in enumerate(samples) if s.hr is not None and wanted]
+    for i in scored:
+        hr = samples[i].hr
+        box = metrics.face_box(hr) if needs_box(wanted) else None
+        if box:
+            rows[i]["face_box"] = " ".join(map(str, box))   # top right bottom left
+        for m in METHODS:
+            rows[i].update({f"{k}_{m}": v for k, v in
+                            image_metrics(outputs[m][i], hr, box, wanted, opt.y_channel).items()})
+        if "brisque" in wanted:
+            rows[i]["brisque_hr"] = metrics.brisque(hr)
+    if "dist_network" in wanted and scored:
+        dist = network_distances(facenet, [samples[i].hr for i in scored],
+                                 {m: [outputs[m][i] for i in scored] for m in METHODS})
+        for j, i in enumerate(scored):
+            rows[i].update({f"dist_network_{m}": float(dist[m][j]) for m in METHODS})
+    return rows
+
+
+def write_images(sample: Sample, sr: np.ndarray, bic: np.ndarray, edges: dict, out_dir: str,
+                 figure: bool, row: dict) -> None:
+    stem = os.path.splitext(sample.name)[0]
+    images = {"SR": sr, "bicubic": bic,
+              **{f"edge{s}": metrics.to_uint8(e[..., 0]) for s, e in edges.items()}}
+    for tag, img in images.items():
+        Image.fromarray(img).save(os.path.join(out_dir, f"{stem}_{tag}.png"))
+    if figure:
+        compare_figure(sample, images, row, os.path.join(out_dir, f"{stem}_compare.png"))
+
+
+def scored_title(method: str, row: dict) -> str:
+    """The method's name, with its PSNR / SSIM under it when they were computed."""
+    scores = [f"{row[k]:.2f} dB" if "psnr" in k else f"{row[k]:.4f}"
+              for k in (f"psnr_{method}", f"ssim_{method}") if k in row]
+    return "\n".join([NAMES[method], " / ".join(scores)] if scores else [NAMES[method]])
+
+
+def compare_figure(sample: Sample, images: dict, row: dict, path: str) -> None:
+    """LR | bicubic | SR | HR | edge maps of one image."""
+    panels = [("LR 16x16", sample.lr), (scored_title("bicubic", row), images["bicubic"]),
+              (scored_title("sr", row), images["SR"])]
+    if sample.hr is not None:
+        panels.append((NAMES["hr"], sample.hr))
+    panels += [(tag.replace("edge", "edge "), img) for tag, img in images.items()
+               if tag.startswith("edge")]
+    fig = Figure(figsize=(2.2 * len(panels), 2.7))
+    FigureCanvasAgg(fig)
+    for k, (title, img) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), k + 1)
+        ax.imshow(img, cmap="gray", vmin=0, vmax=255, interpolation="nearest")  # cmap: edges
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    fig.suptitle(sample.name, fontsize=9)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+
+
+def evaluate(opt, gen: Generator, paths: list[str], wanted: list[str], out_dir: str,
+             facenet: metrics.FaceNet | None) -> tuple[list[dict], list[str]]:
+    """SR, images and metrics batch by batch; returns the csv rows and the skipped files."""
+    rows, skipped = [], []
+    with tqdm(total=len(paths), unit="img", dynamic_ncols=True) as bar:
+        for batch in data.iterate_batches(paths, opt.batchSize):
+            samples = load_samples(batch, opt, skipped)
+            if samples:
+                rgb, edges = gen(np.stack([s.lr for s in samples]))
+                # scored as saved: clipped and rounded to 8 bits
+                outputs = {"sr": [metrics.to_uint8(x) for x in rgb],
+                           "bicubic": [bicubic(s.lr) for s in samples]}
+                batch_rows = score_batch(samples, outputs, wanted, opt, facenet)
+                for i, (s, row) in enumerate(zip(samples, batch_rows)):
+                    write_images(s, outputs["sr"][i], outputs["bicubic"][i],
+                                 {size: e[i] for size, e in edges.items()}, out_dir,
+                                 not opt.no_figures, row)
+                rows += batch_rows
+            bar.update(len(batch))
+    return rows, skipped
+
+
+def write_csv(rows: list[dict], cols: list[str], path: str) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, cols, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def column(rows: list[dict], key: str) -> list[float]:
+    """The values of one metric over the rows that have it (FR metrics skip faceless images)."""
+    return [r[key] for r in rows if r.get(key) is not None]
+
+
+def mean_of(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def tar_rows(rows: list[dict], kind: str, thresholds: list[float]) -> list[dict]:
+    pairs = {m: column(rows, f"dist_{kind}_{m}") for m in METHODS}
+    return [{"threshold": d, "n": len(pairs["sr"]),
+             **{m: metrics.tar(v, d) if v else None for m, v in pairs.items()}}
+            for d in thresholds]
+
+
+def summarize(rows: list[dict], skipped: list[str], wanted: list[str], opt,
+              complexity: dict) -> dict:
+    """Means (with the number of images each used), TAR rows, counts and complexity."""
+    means = {}
+    for m in wanted:
+        methods = METHODS + (("hr",) if m == "brisque" else ())
+        means[m] = {k: mean_of(column(rows, f"{m}_{k}")) for k in methods}
+        means[m]["n"] = len(column(rows, f"{m}_sr"))
+    tar = ({kind: tar_rows(rows, kind, getattr(opt, option)) for kind, option in TAR_KINDS}
+           if "dist_algorithm" in wanted else {})
+    scored = [r for r in rows if r["input"] == "hr" and wanted]
+    return {
+        "weights": opt.weight_path, "y_channel": opt.y_channel,
+        "images": {"total": len(rows) + len(skipped), "scored": len(scored),
+                   "lr_only": sum(r["input"] == "lr" for r in rows), "skipped": skipped,
+                   "no_face": sum("face_box" not in r for r in scored)
+                   if needs_box(wanted) else None},
+        "metrics": means, "tar": tar, "complexity": complexity,
+    }
+
+
+def measure_complexity(opt, gen: Generator) -> dict:
+    info = {**metrics.generator_complexity(gen.tail, gen.edge_blocks),
+            "precision": opt.precision, "fps_batch1": None, "fps_batch16": None}
+    if opt.fps:
+        rng = np.random.default_rng(0)
+        for b in (1, 16):
+            lr = rng.uniform(0, 255, (b, data.LR_SIZE, data.LR_SIZE, 3))
+            info[f"fps_batch{b}"] = metrics.fps(lambda: gen(lr), b)
+    return info
+
+
+def fmt(value, digits: int) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+
+
+def markdown(summary: dict) -> str:
+    """Tables 6-9 of the paper from the summary."""
+    means, tar, cx = summary["metrics"], summary["tar"], summary["complexity"]
+    img = summary["images"]
+    parts = [f"# EIPNet evaluation\n\nweights: `{summary['weights']}`; images: {img['total']} "
+             f"({img['scored']} scored, {img['lr_only']} LR only, {len(img['skipped'])} "
+             f"skipped: {', '.join(img['skipped']) or 'none'}); no face detected: "
+             f"{fmt(img['no_face'], 0)}"]
+    quality = [m for m in QUALITY if m in means]
+    if quality:
+        digits = {m: 2 if "psnr" in m else 4 for m in quality}
+        rows = [[NAMES[k]] + [fmt(means[m][k], digits[m]) for m in quality] for k in
+                ("bicubic", "sr")]
+        rows.append(["images"] + [str(means[m]["n"]) for m in quality])
+        space = " (Y channel)" if summary["y_channel"] else " (RGB)"
+        parts.append("## Table 6: quality" + space + "\n\n" +
+                     md_table(["method"] + [QUALITY[m] for m in quality], rows))
+    if tar:
+        cells = [(f"TAR {kind} d={t['threshold']:g}", t) for kind, _ in TAR_KINDS for t in tar[kind]]
+        rows = [[NAMES[k]] + [fmt(None if t[k] is None else 100 * t[k], 1) for _, t in cells]
+                for k in ("bicubic", "sr")]
+        rows.append(["pairs"] + [str(t["n"]) for _, t in cells])
+        parts.append("## Table 7: true acceptance rate (%)\n\n" +
+                     md_table(["method"] + [c for c, _ in cells], rows))
+    if "brisque" in means:
+        b = means["brisque"]
+        parts.append("## Table 8: BRISQUE (lower is better)\n\n" + md_table(
+            ["method", "BRISQUE"], [[NAMES[k], fmt(b[k], 2)] for k in ("hr", "bicubic", "sr")]
+            + [["images", str(b["n"])]]))
+    parts.append("## Table 9: complexity\n\n" + md_table(
+        ["params (M)", "GMACs / image", "FPS batch 1", "FPS batch 16", "precision"],
+        [[fmt(cx["params"] / 1e6, 2), fmt(cx["gmacs"], 2), fmt(cx["fps_batch1"], 1),
+          fmt(cx["fps_batch16"], 1), cx["precision"]]]))
+    return "\n\n".join(parts) + "\n"
+
+
+def write_summary(summary: dict, out_dir: str) -> str:
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    text = markdown(summary)
+    with open(os.path.join(out_dir, "summary.md"), "w") as f:
+        f.write(text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> dict:
+    opt = TestOptions().parse(argv)
+    try:
+        wanted = wanted_metrics(opt)
+        prefix = checkpoints.resolve(opt.weight_path)
+        paths = data.list_images(opt.test_path)
+        gen = Generator(opt, prefix)
+    except (FileNotFoundError, data.DataError, ValueError) as err:
+        sys.exit(f"error: {err}")
+    out_dir = opt.result_dir or os.path.join(opt.run_dir, "result")
+    os.makedirs(out_dir, exist_ok=True)
+    # FaceNet stays fp32 whatever --precision: the metric must not move with the SR precision
+    facenet = metrics.FaceNet(batch=opt.batchSize) if "dist_network" in wanted else None
+    rows, skipped = evaluate(opt, gen, paths, wanted, out_dir, facenet)
+    if facenet:
+        facenet.close()
+    if not rows:
+        gen.close()
+        sys.exit(f"error: no readable image in {opt.test_path!r} (see the messages above); "
+                 f"put face images there or point --test_path at another folder")
+    write_csv(rows, columns(wanted), os.path.join(out_dir, "metrics.csv"))
+    summary = summarize(rows, skipped, wanted, opt, measure_complexity(opt, gen))
+    gen.close()
+    print(write_summary(summary, out_dir))
+    print(f"results in {out_dir}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,238 @@
+"""test.py end to end on a few real lfw128/val faces copied to a temporary folder, with the
+authors' checkpoint layout (official fixture, 1x1 tail) and one of ours (3x3 tail)."""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+import checkpoints
+import data
+import metrics
+import model
+import test as test_script
+from conftest import LFW, OFFICIAL, copy_faces
+from options.test_options import TestOptions
+from tf1 import tf
+
+# Jon_Stewart_0001: no face found by HOG, so the FR metrics and algorithm TAR skip it
+FACES = ["Abraham_Foxman_0001", "Alec_Baldwin_0001", "Alec_Baldwin_0002", "Jon_Stewart_0001"]
+ALL_COLUMNS = ["file", "input", "face_box"] + [
+    f"{m}_{k}" for m in ("psnr", "fr_psnr", "ssim", "fr_ssim", "vif", "dist_algorithm",
+                         "dist_network", "brisque") for k in ("sr", "bicubic")] + ["brisque_hr"]
+
+
+def val_path(name: str) -> Path:
+    return LFW / "val" / f"{name}.jpg"
+
+
+def read_csv(folder: Path) -> list[dict]:
+    with open(folder / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def png(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def run(tmp: Path, test_path: Path, weights, *args: str) -> tuple[dict, Path]:
+    out = tmp / "result"
+    summary = test_script.main(["--weight_path", str(weights), "--test_path", str(test_path),
+                                "--result_dir", str(out), *args])
+    return summary, out
+
+
+def lr_of(name: str) -> np.ndarray:
+    return data.degrade(data.read_image(str(val_path(name))))[-1]
+
+
+@pytest.fixture(scope="module")
+def faces_dir(tmp_path_factory) -> Path:
+    return copy_faces([val_path(n) for n in FACES], tmp_path_factory.mktemp("faces"))
+
+
+@pytest.fixture(scope="module")
+def our_weights(tmp_path_factory) -> Path:
+    """A randomly initialised generator with the paper's 3x3 tail, saved as we release it."""
+    folder = tmp_path_factory.mktemp("ours")
+    with tf.Graph().as_default():
+        model.generator(tf.placeholder(tf.float32, [None, 16, 16, 3]), tail="paper")
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            checkpoints.generator_saver().save(sess, str(folder / checkpoints.G_WEIGHT),
+                                               write_meta_graph=False, write_state=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def official_run(faces_dir, tmp_path_factory):
+    """Every metric and figure, batches of 3 (so a full and a partial batch)."""
+    return run(tmp_path_factory.mktemp("official"), faces_dir, OFFICIAL, "--batchSize", "3")
+
+
+def test_official_files_and_csv(official_run):
+    summary, out = official_run
+    for name in FACES:
+        for tag in ("SR", "bicubic", "edge32", "edge64", "edge128", "compare"):
+            assert (out / f"{name}_{tag}.png").is_file(), (name, tag)
+        assert png(out / f"{name}_SR.png").shape == (128, 128, 3)
+        assert png(out / f"{name}_edge32.png").shape == (32, 32)
+    rows = read_csv(out)
+    assert list(rows[0]) == ALL_COLUMNS
+    assert [r["file"] for r in rows] == [f"{n}.jpg" for n in FACES]
+    faceless = rows[FACES.index("Jon_Stewart_0001")]
+    assert faceless["face_box"] == faceless["fr_psnr_sr"] == faceless["dist_algorithm_sr"] == ""
+    assert faceless["psnr_sr"] != "" and faceless["dist_network_sr"] != ""
+    assert summary["complexity"]["params"] == 11_912_582   # 1x1 tail read from the checkpoint
+    assert summary["complexity"]["gmacs"] == pytest.approx(10.078, abs=1e-3)
+    assert json.loads((out / "summary.json").read_text()) == summary
+
+
+def test_official_metrics_recomputed_from_files(official_run):
+    _, out = official_run
+    for row in read_csv(out):
+        hr = data.read_image(str(LFW / "val" / row["file"]))
+        sr, bic = png(out / row["file"].replace(".jpg", "_SR.png")), png(
+            out / row["file"].replace(".jpg", "_bicubic.png"))
+        lr = data.degrade(hr)[-1].astype(np.float32)
+        want_bic = np.clip(np.rint(cv2.resize(lr, (128, 128), interpolation=cv2.INTER_CUBIC)),
+                           0, 255)
+        assert np.array_equal(bic, want_bic)
+        assert float(row["psnr_sr"]) == pytest.approx(metrics.psnr(sr, hr), abs=1e-9)
+        assert float(row["ssim_bicubic"]) == pytest.approx(metrics.ssim(bic, hr), abs=1e-9)
+        assert float(row["vif_bicubic"]) == pytest.approx(metrics.vif(bic, hr), abs=1e-9)
+        assert 20 < float(row["psnr_bicubic"]) < 25
+        box = metrics.face_box(hr)
+        assert row["face_box"] == ("" if box is None else " ".join(map(str, box)))
+        if box:
+            assert float(row["fr_psnr_bicubic"]) == pytest.approx(
+                metrics.fr_psnr(bic, hr, box), abs=1e-9)
+        assert float(row["brisque_hr"]) == pytest.approx(metrics.brisque(hr), abs=1e-9)
+
+
+def test_official_summary_matches_csv(official_run, capsys):
+    summary, out = official_run
+    rows = read_csv(out)
+    values = lambda key: [float(r[key]) for r in rows if r[key] != ""]
+    means = summary["metrics"]
+    for m in ("psnr", "fr_psnr", "ssim", "fr_ssim", "vif", "brisque"):
+        for k in ("sr", "bicubic"):
+            assert means[m][k] == pytest.approx(np.mean(values(f"{m}_{k}")), abs=1e-9), (m, k)
+    assert means["brisque"]["hr"] == pytest.approx(np.mean(values("brisque_hr")))
+    assert means["psnr"]["n"] == 4 and means["fr_psnr"]["n"] == means["fr_ssim"]["n"] == 3
+    assert summary["images"] == {"total": 4, "scored": 4, "lr_only": 0, "skipped": [],
+                                 "no_face": 1}
+    for kind, thresholds in (("algorithm", [0.5, 0.6]), ("network", [0.02, 0.04])):
+        assert [t["threshold"] for t in summary["tar"][kind]] == thresholds
+        for t in summary["tar"][kind]:
+            assert t["sr"] == np.mean(np.array(values(f"dist_{kind}_sr")) < t["threshold"])
+            assert t["n"] == (3 if kind == "algorithm" else 4)
+    md = (out / "summary.md").read_text()
+    for heading in ("Table 6", "Table 7", "Table 8", "Table 9"):
+        assert heading in md
+    assert f"| EIPNet | {means['psnr']['sr']:.2f} | {means['fr_psnr']['sr']:.2f} |" in md
+    assert f"| Bicubic | {means['brisque']['bicubic']:.2f} |" in md
+    assert "| 11.91 | 10.08 | – | – | fp32 |" in md
+
+
+def test_our_checkpoint_y_channel_selected_metrics(our_weights, faces_dir, tmp_path):
+    prefix = our_weights / checkpoints.G_WEIGHT        # a prefix works as well as its folder
+    summary, out = run(tmp_path, faces_dir, prefix, "--metrics", "psnr,ssim", "--y_channel",
+                       "--no_figures")
+    rows = read_csv(out)
+    assert list(rows[0]) == ["file", "input", "psnr_sr", "psnr_bicubic", "ssim_sr",
+                             "ssim_bicubic"]
+    assert not list(out.glob("*_compare.png")) and len(list(out.glob("*_SR.png"))) == 4
+    for row in rows:
+        hr = data.read_image(str(LFW / "val" / row["file"]))
+        sr = png(out / row["file"].replace(".jpg", "_SR.png"))
+        assert float(row["psnr_sr"]) == pytest.approx(metrics.psnr(sr, hr, y_channel=True))
+        assert float(row["ssim_sr"]) == pytest.approx(metrics.ssim(sr, hr, y_channel=True))
+    assert summary["complexity"]["params"] == 11_915_654    # 3x3 tail read from the checkpoint
+    assert summary["tar"] == {} and summary["images"]["no_face"] is None
+    assert "(Y channel)" in (out / "summary.md").read_text()
+
+
+def test_lr_inputs(our_weights, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name in FACES[:2]:
+        Image.fromarray(lr_of(name)).save(folder / f"{name}_lr.png")
+    copy_faces([val_path(FACES[2])], folder)
+    summary, out = run(tmp_path / "auto", folder, our_weights, "--metrics", "psnr")
+    rows = {r["file"]: r for r in read_csv(out)}
+    assert rows[f"{FACES[0]}_lr.png"]["input"] == "lr" and rows[f"{FACES[0]}_lr.png"]["psnr_sr"] == ""
+    assert rows[f"{FACES[2]}.jpg"]["input"] == "hr" and rows[f"{FACES[2]}.jpg"]["psnr_sr"] != ""
+    assert summary["images"]["lr_only"] == 2 and summary["metrics"]["psnr"]["n"] == 1
+    assert png(out / f"{FACES[0]}_lr_SR.png").shape == (128, 128, 3)
+    assert (out / f"{FACES[0]}_lr_compare.png").is_file()
+
+    summary, out = run(tmp_path / "lr", folder, our_weights, "--input", "lr")
+    assert [r["input"] for r in read_csv(out)] == ["lr", "lr"]
+    assert summary["images"]["skipped"] == [f"{FACES[2]}.jpg"]   # 128x128 is no LR input
+    assert summary["metrics"] == {} and (out / f"{FACES[1]}_lr_SR.png").is_file()
+
+
+def test_corrupt_and_grayscale_files(our_weights, tmp_path, capsys):
+    folder = copy_faces([val_path(FACES[0])], tmp_path / "faces")
+    Image.open(val_path(FACES[1])).convert("L").save(folder / "gray.png")
+    (folder / "broken.jpg").write_bytes(b"this is not a jpeg")
+    (folder / "truncated.jpg").write_bytes(val_path(FACES[2]).read_bytes()[:2000])
+    (folder / "notes.txt").write_text("not an image, not listed")
+    summary, out = run(tmp_path, folder, our_weights, "--metrics", "psnr,fr", "--no_figures")
+    printed = capsys.readouterr()
+    for bad in ("broken.jpg", "truncated.jpg"):
+        assert bad in printed.out + printed.err
+    assert summary["images"]["skipped"] == ["broken.jpg", "truncated.jpg"]
+    rows = {r["file"]: r for r in read_csv(out)}
+    assert set(rows) == {f"{FACES[0]}.jpg", "gray.png"}
+    gray_hr = data.read_image(str(folder / "gray.png"))
+    assert gray_hr.shape == (128, 128, 3)
+    assert float(rows["gray.png"]["psnr_bicubic"]) == pytest.approx(
+        metrics.psnr(png(out / "gray_bicubic.png"), gray_hr))
+    assert rows["gray.png"]["face_box"] != ""   # the face is still found in gray
+
+
+def test_clear_errors(our_weights, faces_dir, tmp_path):
+    missing = tmp_path / "no_such_weights"
+    with pytest.raises(SystemExit, match="no_such_weights.*--weight_path"):
+        run(tmp_path, faces_dir, missing)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SystemExit, match="no images.*empty"):
+        run(tmp_path, empty, our_weights)
+    with pytest.raises(SystemExit, match="--edge_blocks"):
+        run(tmp_path, faces_dir, our_weights, "--edge_blocks", "1,0,1")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.jpg").write_bytes(b"garbage")
+    with pytest.raises(SystemExit, match="no readable image"):
+        run(tmp_path, broken, our_weights, "--metrics", "psnr")
+
+
+def test_fps_at_batch_1_and_16():
+    class SlowGenerator:   # 0.05 s per batch, so the timing loop sleeps instead of spinning
+        tail, edge_blocks, batches = "released", [True, True, True], []
+
+        def __call__(self, lr):
+            self.batches.append(lr.shape)
+            time.sleep(0.05)
+
+    opt = TestOptions().parse(["--fps", "--precision", "bf16"], verbose=False)
+    info = test_script.measure_complexity(opt, SlowGenerator())
+    assert {s[0] for s in SlowGenerator.batches} == {1, 16}
+    assert all(s[1:] == (16, 16, 3) for s in SlowGenerator.batches)
+    assert info["fps_batch1"] == pytest.approx(20, rel=0.3)
+    assert info["fps_batch16"] == pytest.approx(16 * 20, rel=0.3)
+    assert info["params"] == 11_912_582 and info["precision"] == "bf16"
+    md = test_script.markdown({"weights": "w", "y_channel": False, "metrics": {}, "tar": {},
+                               "complexity": info, "images": {"total": 0, "scored": 0,
+                                                              "lr_only": 0, "skipped": [],
+                                                              "no_face": None}})
+    assert f"| {info['fps_batch1']:.1f} | {info['fps_batch16']:.1f} | bf16 |" in md
