@@ -40,4 +40,4 @@ def choose_tail(option: str, prefix: str | None) -> str:
 
 
 def generator_saver(max_to_keep: int = 1) -> tf.train.Saver:
-    return tf.train.Saver(tf.global_variables("generator"), max_to_keep=max_to_keep)
+    return tf.train.Saver(tf.trainable_variables("generator"), max_to_keep=max_to_keep)

@@ -65,10 +65,6 @@ def generator_terms(opt, sr: model.GeneratorOutput, hr, edge_targets) -> dict:
         facenet = IdentityNet(opt.facenet_graph, opt.id_vector)
         terms["id"] = losses.l_id(facenet(sr.rgb, "facenet_sr"), facenet(hr, "facenet_hr"),
                                   opt.id_scale)
-    unknown = set(opt.losses) - set(losses.TERMS)
-    if unknown or not terms:
-        raise ValueError(f"--losses {opt.losses}: choose one or more of {losses.TERMS} "
-                         f"(rgb, edge, lc or id must be among them)")
     return terms
 
 
@@ -144,11 +140,9 @@ class Trainer:
 
     def start(self) -> int:
         latest = tf.train.latest_checkpoint(self.run_dir)
-        if self.opt.continue_train and latest:
+        if self.opt.continue_train:
             self.saver.restore(self.sess, latest)
             print(f"resumed from {latest}")
-        elif self.opt.continue_train:
-            raise FileNotFoundError(f"--continue_train: no checkpoint in {self.run_dir}")
         else:
             self.sess.run(tf.global_variables_initializer())
         return int(self.sess.run(self.g.global_step))
@@ -220,20 +214,34 @@ def raise_interrupt(signum, frame):
 
 
 def check_inputs(opt) -> tuple[list[str], data.Example]:
-    """Fail before any graph is built: missing or empty folders, or a run folder in use."""
+    """Fail before any graph is built: bad options, missing or empty folders, or a run folder
+    in use."""
+    unknown = set(opt.losses) - set(losses.TERMS)
+    if unknown or not set(opt.losses) & {"rgb", "edge", "lc", "id"}:
+        raise ValueError(f"--losses {','.join(opt.losses)}: choose from {','.join(losses.TERMS)} "
+                         f"with at least one of rgb, edge, lc, id")
     train_paths = data.list_images(opt.train_path)
     _, val = data.load_eval_set(data.list_images(opt.test_path)[:opt.val_size], opt.dataset,
                                 opt.canny, opt.canny_k)
     if val is None:
         raise data.DataError(f"no readable validation image in {opt.test_path!r}")
-    if not opt.continue_train and tf.train.latest_checkpoint(opt.run_dir):
+    latest = tf.train.latest_checkpoint(opt.run_dir)
+    if not opt.continue_train and latest:
         raise FileExistsError(f"{opt.run_dir} already holds a training run: pass --continue_train "
                               f"to resume it, or choose another --save_path")
+    if opt.continue_train and not latest:
+        raise FileExistsError(f"--continue_train: no checkpoint in {opt.run_dir} to resume; "
+                              f"check --checkpoint_path and --save_path")
     return train_paths, val
 
 
 def train(opt, train_paths: list[str], val: data.Example) -> int:
-    """Train to opt.niter; returns the last completed iteration."""
+    """Train to opt.niter in a graph of its own; returns the last completed iteration."""
+    with tf.Graph().as_default():
+        return run_training(opt, train_paths, val)
+
+
+def run_training(opt, train_paths: list[str], val: data.Example) -> int:
     tf.set_random_seed(opt.seed)
     graph = build_train_graph(opt)
     loader = data.BatchLoader(train_paths, opt.batchSize, opt.dataset, opt.rotations,
@@ -278,10 +286,10 @@ def main(argv: list[str] | None = None) -> None:
     opt = options.parse(argv)
     try:
         train_paths, val = check_inputs(opt)
-        options.save(opt)
-        train(opt, train_paths, val)
-    except (data.DataError, FileNotFoundError, FileExistsError, ValueError) as err:
+    except (data.DataError, FileExistsError, ValueError) as err:
         sys.exit(f"error: {err}")
+    options.save(opt)
+    train(opt, train_paths, val)
 
 
 if __name__ == "__main__":

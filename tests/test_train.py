@@ -1,0 +1,150 @@
+"""train.py end to end on real faces: files written, resume, interruption, kill -9, bad
+input, a few steps that lower the loss, and bf16 tracking fp32."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import data
+import train
+from conftest import ROOT, copy_faces
+from options.train_options import TrainOptions
+from tf1 import session_config, tf
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, train_paths, val_paths):
+    root = tmp_path_factory.mktemp("faces")
+    copy_faces(train_paths[:16], root / "train")
+    copy_faces(val_paths[:4], root / "val")
+    return root
+
+
+def args(dataset, run_dir, *extra):
+    return ["--train_path", str(dataset / "train"), "--test_path", str(dataset / "val"),
+            "--checkpoint_path", str(run_dir), "--save_path", "run", "--batchSize", "2",
+            "--val_size", "4", "--print_freq", "1", "--losses", "rgb,edge,lc", *extra]
+
+
+def log_steps(run):
+    return [int(line.split()[1].rstrip(":")) for line in open(run / "loss_log.txt")
+            if line.startswith("step")]
+
+
+def test_train_writes_run_and_resumes(dataset, tmp_path):
+    argv = args(dataset, tmp_path, "--niter", "4", "--save_freq", "2", "--val_freq", "2",
+                "--losses", "rgb,edge,lc,id,ad", "--gan_start", "2")
+    train.main(argv)
+    run = tmp_path / "run"
+    assert "lambda_edge" in (run / "opt.txt").read_text()
+    assert tf.train.latest_checkpoint(str(run)).endswith("model.ckpt-4")
+    assert (run / "G_weight.ckpt.index").exists()
+    assert sorted(os.listdir(run / "samples")) == ["step_0000002.png", "step_0000004.png"]
+    assert list((run / "logs").glob("events.out.tfevents.*"))
+    log = (run / "loss_log.txt").read_text()
+    assert "step 2: rgb" in log and " D " in log.split("step 4:")[1]   # GAN phase from step 2
+    assert "val step 4: psnr" in log
+    g_vars = dict(tf.train.list_variables(str(run / "G_weight.ckpt")))
+    assert all(name.startswith("generator/") for name in g_vars) and len(g_vars) == 28
+
+    with pytest.raises(SystemExit, match="--continue_train"):
+        train.main(argv)                       # never overwrite a run by accident
+    train.main(argv[:-6] + ["--niter", "6", "--continue_train", "--losses", "rgb,edge,lc,id,ad"])
+    assert log_steps(run) == [1, 2, 3, 4, 5, 6]
+    assert tf.train.latest_checkpoint(str(run)).endswith("model.ckpt-6")
+
+
+def test_missing_folder_stops_before_graph(tmp_path):
+    with pytest.raises(SystemExit, match="image folder not found"):
+        train.main(["--train_path", str(tmp_path / "none"), "--checkpoint_path", str(tmp_path)])
+    assert not (tmp_path / "eipnet_lfw128").exists()
+
+
+def test_continue_without_checkpoint_or_bad_losses(dataset, tmp_path):
+    with pytest.raises(SystemExit, match="no checkpoint in .* to resume"):
+        train.main(args(dataset, tmp_path, "--continue_train"))
+    with pytest.raises(SystemExit, match="--losses rgb,perceptual"):
+        train.main(args(dataset, tmp_path, "--losses", "rgb,perceptual"))
+
+
+def start(dataset, run_dir, *extra):
+    return subprocess.Popen([sys.executable, str(ROOT / "train.py"),
+                             *args(dataset, run_dir, "--niter", "1000", *extra)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(path, proc, timeout=240):
+    end = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None and time.time() < end, proc.stdout.read() if proc.poll() else ""
+        time.sleep(0.5)
+
+
+def test_interrupt_and_kill9_then_resume(dataset, tmp_path):
+    run = tmp_path / "run"
+    proc = start(dataset, tmp_path, "--save_freq", "3", "--val_freq", "1000")
+    wait_for(run / "model.ckpt-3.index", proc)
+    proc.send_signal(signal.SIGINT)               # Ctrl-C saves where it stopped
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 0 and "interrupted" in out, out
+    saved = int(tf.train.latest_checkpoint(str(run)).rsplit("-", 1)[1])
+    assert saved >= 3 and (run / "G_weight.ckpt.index").exists()
+
+    proc = start(dataset, tmp_path, "--save_freq", "2", "--val_freq", "1000", "--continue_train")
+    wait_for(run / f"model.ckpt-{saved + 2 + saved % 2}.index", proc)
+    proc.kill()                                    # kill -9: at most one save interval lost
+    proc.wait()
+    resumed = int(tf.train.latest_checkpoint(str(run)).rsplit("-", 1)[1])
+    assert resumed > saved
+    train.main(args(dataset, tmp_path, "--niter", str(resumed + 1), "--continue_train",
+                    "--val_freq", "1000"))
+    steps = log_steps(run)
+    assert steps[-1] == resumed + 1 and steps.count(resumed + 1) == 1
+
+
+def fixed_batch(paths, n=4):
+    _, ex = data.load_eval_set(paths[:n])
+    return ex
+
+
+def run_steps(opt, batch, steps):
+    with tf.Graph().as_default():
+        tf.set_random_seed(0)
+        g = train.build_train_graph(opt)
+        with tf.Session(config=session_config(opt.precision)) as sess:
+            sess.run(tf.global_variables_initializer())
+            return [sess.run([g.total, g.train_g], train.feed(g, batch))[0] for _ in range(steps)]
+
+
+def test_adam_steps_lower_the_total_loss(train_paths):
+    opt = TrainOptions().parse(["--losses", "rgb,edge,lc,id"], verbose=False)
+    values = run_steps(opt, fixed_batch(train_paths), 6)
+    assert all(np.isfinite(values))
+    assert values[-1] < 0.7 * values[0], values
+
+
+def test_bf16_tracks_fp32(train_paths):
+    batch = fixed_batch(train_paths)
+    curves = {p: run_steps(TrainOptions().parse(["--losses", "rgb,edge,lc", "--precision", p],
+                                                verbose=False), batch, 4)
+              for p in ("fp32", "bf16")}
+    np.testing.assert_allclose(curves["bf16"], curves["fp32"], rtol=0.05)
+    assert curves["bf16"][-1] < curves["bf16"][0]
+
+
+def test_non_finite_loss_stops_and_keeps_checkpoint(dataset, tmp_path, monkeypatch):
+    argv = args(dataset, tmp_path, "--niter", "2", "--save_freq", "2", "--val_freq", "2")
+    train.main(argv)
+    real_next = data.BatchLoader.next
+    def poisoned(self):
+        batch = real_next(self)
+        batch.hr[0, 0, 0, 0] = np.nan              # a corrupt pixel reaching the loss
+        return batch
+    monkeypatch.setattr(data.BatchLoader, "next", poisoned)
+    with pytest.raises(SystemExit, match="non-finite loss at iteration 2"):
+        train.main(argv[:-4] + ["--niter", "4", "--continue_train", "--val_freq", "2"])
+    assert tf.train.latest_checkpoint(str(tmp_path / "run")).endswith("model.ckpt-2")
