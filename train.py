@@ -1,4 +1,4 @@
-"""Train EIPNet (paper Section 4.2).
+"""Train EIPNet (paper Section 4.2) or JEANet (--model jeanet, with its paper's defaults).
 
     python train.py --train_path datasets/train --test_path datasets/test --save_path NAME
 
@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 import checkpoints
 import data
+import generators
 import losses
 import model
 from identity import IdentityNet
@@ -32,6 +33,7 @@ class TrainGraph(NamedTuple):
     lr: tf.Tensor
     hr: tf.Tensor
     edge_targets: tuple
+    training: tf.Tensor      # bool, default False: batch-norm statistics of the batch
     sr: model.GeneratorOutput
     terms: dict              # enabled generator loss terms before the adversarial phase
     total: tf.Tensor
@@ -43,6 +45,7 @@ class TrainGraph(NamedTuple):
     train_d: tf.Operation | None
     global_step: tf.Variable
     best_psnr: tf.Variable
+    logged: dict             # name -> scalar variable logged to TensorBoard (JEANet's alpha_k)
 
 
 def placeholders():
@@ -53,10 +56,12 @@ def placeholders():
 
 
 def generator_terms(opt, sr: model.GeneratorOutput, hr, edge_targets) -> dict:
-    """The enabled non-adversarial terms of Eq 11."""
+    """The enabled non-adversarial terms of Eq 11 (EIPNet) or Eq 6-8 (JEANet)."""
     terms = {}
     if "rgb" in opt.losses:
         terms["rgb"] = losses.l_rgb(sr.rgb, hr)
+    if "l1" in opt.losses:
+        terms["l1"] = losses.l_1(sr.rgb, hr)
     if "edge" in opt.losses and any(opt.edge_blocks):
         terms["edge"] = losses.l_e(sr.edges, edge_targets)
     if "lc" in opt.losses:
@@ -76,11 +81,17 @@ def learning_rate(opt, global_step):
     return tf.train.piecewise_constant(global_step, [np.int64(s) for s in steps], values)
 
 
+def minimize(adam: tf.train.Optimizer, loss, global_step, var_list) -> tf.Operation:
+    """An Adam step that also runs the generator's batch-norm moving-average updates."""
+    with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS, "generator")):
+        return adam.minimize(loss, global_step, var_list)
+
+
 def build_train_graph(opt) -> TrainGraph:
     """Placeholders, generator, loss terms and optimisers (Adam: G 0.9/0.999/1e-8, D 0.5/0.9)."""
     lr, hr, edge_targets = placeholders()
-    tail = checkpoints.choose_tail(opt.tail, None)
-    sr = model.generator(lr, tail, [bool(b) for b in opt.edge_blocks])
+    training = tf.placeholder_with_default(False, [], "training")
+    sr = generators.build(opt, lr, training)
     weights = {"edge": opt.lambda_edge, "id": opt.alpha_id, "ad": opt.ad_r}
     terms = generator_terms(opt, sr, hr, edge_targets)
     total = losses.total(terms, weights)
@@ -90,7 +101,7 @@ def build_train_graph(opt) -> TrainGraph:
                                 trainable=False)
     g_vars = tf.trainable_variables("generator")
     g_adam = tf.train.AdamOptimizer(learning_rate(opt, global_step), 0.9, 0.999, 1e-8)
-    train_g = g_adam.minimize(total, global_step, g_vars)
+    train_g = minimize(g_adam, total, global_step, g_vars)
 
     terms_gan, total_gan, train_g_gan, d_loss, train_d = {}, None, None, None, None
     if "ad" in opt.losses:
@@ -98,16 +109,18 @@ def build_train_graph(opt) -> TrainGraph:
         d_fake = model.discriminator(sr.rgb, reuse=True)
         terms_gan = {**terms, "ad": losses.l_ad_g(d_fake)}
         total_gan = losses.total(terms_gan, weights)
-        train_g_gan = g_adam.minimize(total_gan, global_step, g_vars)  # shares Adam slots
+        train_g_gan = minimize(g_adam, total_gan, global_step, g_vars)  # shares Adam slots
         d_loss = losses.l_ad_d(d_real, d_fake)
         train_d = tf.train.AdamOptimizer(opt.learning_rate, 0.5, 0.9).minimize(
             d_loss, var_list=tf.trainable_variables("discriminator"))
-    return TrainGraph(lr, hr, edge_targets, sr, terms, total, train_g, terms_gan, total_gan,
-                      train_g_gan, d_loss, train_d, global_step, best_psnr)
+    logged = {v.op.name: v for v in tf.get_collection(model.LOGGED_SCALARS)}
+    return TrainGraph(lr, hr, edge_targets, training, sr, terms, total, train_g, terms_gan,
+                      total_gan, train_g_gan, d_loss, train_d, global_step, best_psnr, logged)
 
 
-def feed(g: TrainGraph, batch: data.Example) -> dict:
-    return {g.lr: batch.lr, g.hr: batch.hr, **dict(zip(g.edge_targets, batch.edges))}
+def feed(g: TrainGraph, batch: data.Example, training: bool = True) -> dict:
+    return {g.lr: batch.lr, g.hr: batch.hr, g.training: training,
+            **dict(zip(g.edge_targets, batch.edges))}
 
 
 class NonFiniteLoss(RuntimeError):
@@ -169,7 +182,7 @@ class Trainer:
                for lr in data.iterate_batches(self.val.lr, self.opt.batchSize)]
         sr = np.clip(np.concatenate(srs), 0, 255)
         value = float(np.mean([psnr(s, h) for s, h in zip(sr, self.val.hr)]))
-        self.writer.add_summary(self.sess.run(self.images, feed(self.g, self.val)), step)
+        self.writer.add_summary(self.sess.run(self.images, feed(self.g, self.val, False)), step)
         self.scalars(step, {"val/psnr": value})
         self.write_grid(step, sr[:4])
         best = float(self.sess.run(self.g.best_psnr))
@@ -217,9 +230,9 @@ def check_inputs(opt) -> tuple[list[str], data.Example]:
     """Fail before any graph is built: bad options, missing or empty folders, or a run folder
     in use."""
     unknown = set(opt.losses) - set(losses.TERMS)
-    if unknown or not set(opt.losses) & {"rgb", "edge", "lc", "id"}:
+    if unknown or not set(opt.losses) & {"rgb", "edge", "lc", "id", "l1"}:
         raise ValueError(f"--losses {','.join(opt.losses)}: choose from {','.join(losses.TERMS)} "
-                         f"with at least one of rgb, edge, lc, id")
+                         f"with at least one of rgb, edge, lc, id, l1")
     train_paths = data.list_images(opt.train_path)
     _, val = data.load_eval_set(data.list_images(opt.test_path)[:opt.val_size], opt.dataset,
                                 opt.canny, opt.canny_k)
@@ -246,7 +259,7 @@ def run_training(opt, train_paths: list[str], val: data.Example) -> int:
     graph = build_train_graph(opt)
     loader = data.BatchLoader(train_paths, opt.batchSize, opt.dataset, opt.rotations,
                               not opt.no_flip, opt.canny, opt.canny_k, opt.loader_threads,
-                              seed=opt.seed + int(time.time()) % 100000)
+                              seed=opt.seed + int(time.time()) % 100000, max_scale=opt.rescale)
     trainer = Trainer(opt, graph, loader, val)
     step = start = trainer.start()
     signal.signal(signal.SIGTERM, raise_interrupt)
@@ -258,7 +271,8 @@ def run_training(opt, train_paths: list[str], val: data.Example) -> int:
             done = step + 1
             if done % opt.print_freq == 0 or done == opt.niter:
                 ips = opt.batchSize * (done - start) / (time.time() - tic)
-                trainer.scalars(done, {f"loss/{k}": v for k, v in values.items()})
+                trainer.scalars(done, {**{f"loss/{k}": v for k, v in values.items()},
+                                       **trainer.sess.run(graph.logged)})
                 trainer.write_log(f"step {done}: " + " ".join(f"{k} {v:.4f}" for k, v in
                                                                 values.items()) + f" ({ips:.2f} img/s)")
                 bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()})
@@ -268,13 +282,14 @@ def run_training(opt, train_paths: list[str], val: data.Example) -> int:
                 trainer.save(done)
         step = opt.niter
     except KeyboardInterrupt:
-        print(f"\ninterrupted at iteration {step}: saving")
+        print("\ninterrupted: saving")
     except NonFiniteLoss as err:
         trainer.close()
         sys.exit(f"stopped: {err}. The last good checkpoint in {opt.run_dir} is kept; "
                  f"lower --learning_rate or check the data, then --continue_train.")
     step = int(trainer.sess.run(graph.global_step))
     trainer.save(step)
+    print(f"saved iteration {step} to {opt.run_dir}")
     if not os.path.exists(os.path.join(opt.run_dir, checkpoints.G_WEIGHT + ".index")):
         trainer.validate(step)
     trainer.close()
