@@ -40,4 +40,6 @@ def choose_tail(option: str, prefix: str | None) -> str:
 
 
 def generator_saver(max_to_keep: int = 1) -> tf.train.Saver:
-    return tf.train.Saver(tf.trainable_variables("generator"), max_to_keep=max_to_keep)
+    """The generator's weights and its batch-norm moving averages (JEANet), no optimiser slots."""
+    moving = tf.get_collection(tf.GraphKeys.MOVING_AVERAGE_VARIABLES, "generator")
+    return tf.train.Saver(tf.trainable_variables("generator") + moving, max_to_keep=max_to_keep)

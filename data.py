@@ -88,6 +88,16 @@ def augment(img: np.ndarray, rng: np.random.Generator, rotations: Sequence[int])
     return np.ascontiguousarray(img)
 
 
+def rescale(img: np.ndarray, rng: np.random.Generator, max_scale: float) -> np.ndarray:
+    """JEANet's scale augmentation: zoom by s ~ U(1, max_scale) about the centre (bilinear),
+    keeping the size, so the face grows while staying centred."""
+    h, w = img.shape[:2]
+    s = rng.uniform(1.0, max_scale)
+    big = cv2.resize(img, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_LINEAR)
+    top, left = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
+    return big[top:top + h, left:left + w]
+
+
 def degrade(hr: np.ndarray) -> list[np.ndarray]:
     """Progressive 2x bilinear downscaling: returns [hr(128), 64, 32, 16]."""
     chain = [hr]
@@ -138,11 +148,12 @@ class BatchLoader:
     def __init__(self, paths: Sequence[str], batch_size: int, preset: str = "aligned",
                  rotations: Sequence[int] = (90, 270), flip_rotate: bool = True,
                  canny_mode: str = "paper", canny_k: float = 1.0, threads: int = 2,
-                 prefetch: int = 4, seed: int = 0):
+                 prefetch: int = 4, seed: int = 0, max_scale: float = 1.0):
         self.paths = list(paths)
         self.bad: set[str] = set()
         self.batch_size, self.preset, self.rotations = batch_size, preset, tuple(rotations)
         self.flip_rotate, self.canny_mode, self.canny_k = flip_rotate, canny_mode, canny_k
+        self.max_scale = max_scale   # > 1: rescale() augmentation (JEANet)
         self.queue: queue.Queue = queue.Queue(maxsize=prefetch)
         self.stop_event = threading.Event()
         self.lock = threading.Lock()
@@ -173,6 +184,8 @@ class BatchLoader:
                 batch = []
                 for _ in range(self.batch_size):
                     img = self._draw(rng)
+                    if self.max_scale > 1:
+                        img = rescale(img, rng, self.max_scale)
                     if self.flip_rotate:
                         img = augment(img, rng, self.rotations)
                     batch.append(make_example(img, self.canny_mode, self.canny_k))

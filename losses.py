@@ -1,5 +1,5 @@
-"""EIPNet loss terms (paper Section 3, Eq 3-11). Inputs are RGB in 0..255; edge targets are
-Canny maps with values 0/255, as in the authors' code."""
+"""EIPNet loss terms (paper Section 3, Eq 3-11) and JEANet's L1 pixel loss. Inputs are RGB in
+0..255; edge targets are Canny maps with values 0/255, as in the authors' code."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +10,7 @@ from tf1 import tf
 RGB_TO_YUV = np.array([[0.299, 0.587, 0.114],
                        [-0.14713, -0.28886, 0.436],
                        [0.615, -0.51499, -0.10001]], dtype=np.float32)
-TERMS = ("rgb", "edge", "lc", "id", "ad")
+TERMS = ("rgb", "edge", "lc", "id", "ad", "l1")
 
 
 def l_rgb(sr, hr):
@@ -18,9 +18,15 @@ def l_rgb(sr, hr):
     return tf.reduce_mean(tf.square(sr - hr))
 
 
+def l_1(sr, hr):
+    """JEANet Eq 6-8, the pixel term: mean absolute error over RGB (its edge term is l_e)."""
+    return tf.reduce_mean(tf.abs(sr - hr))
+
+
 def l_e(edges, targets):
-    """Eq 3: sum over scales (32, 64, 128) of the MSE between the edge block's map and the
-    Canny edges of HR at that scale; scales whose edge block is switched off are skipped."""
+    """Eq 3 (and JEANet's edge loss, r = 4, 2, 1): sum over scales (32, 64, 128) of the MSE
+    between the edge block's map and the Canny edges of HR at that scale; scales whose edge
+    block is switched off are skipped."""
     return tf.add_n([tf.reduce_mean(tf.square(e - t)) for e, t in zip(edges, targets)
                      if e is not None])
 
@@ -64,5 +70,6 @@ def l_ad_d(real_logits, fake_logits):
 
 def total(terms: dict, weights: dict):
     """Eq 11: L_rgb + gamma L_e + L_lc + alpha L_id + beta L_ad over the enabled terms
-    (`terms` holds only those); `weights` maps a term name to its weight (default 1)."""
+    (`terms` holds only those; JEANet's loss, Eq 6-8, is L_1 + lambda L_e); `weights` maps a
+    term name to its weight (default 1)."""
     return tf.add_n([weights.get(name, 1.0) * value for name, value in terms.items()])

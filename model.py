@@ -17,6 +17,11 @@ STEP_WIDTHS = ((512, 512, 256), (512, 256, 128), (256, 128, 64))
 TAIL_KERNEL = {"paper": 3, "released": 1}
 
 
+# Collection of the scalar variables a generator wants logged to TensorBoard by train.py
+# (JEANet's adaptive shortcut weights alpha_k, beta_k).
+LOGGED_SCALARS = "logged_scalars"
+
+
 class GeneratorOutput(NamedTuple):
     rgb: tf.Tensor
     edges: tuple  # edge maps at 32, 64, 128 px; None where the edge block is switched off
@@ -47,13 +52,23 @@ def deconv(x, out_ch: int, name: str):
     return tf.nn.relu(y)
 
 
-def edge_block(x, k: int, name: str):
+def prelu(x, name: str):
+    """PReLU with one learned slope per channel (initial 0.25, as He et al. 2015)."""
+    with tf.variable_scope(name):
+        slope = tf.get_variable("slope", [x.shape[-1]], tf.float32, tf.constant_initializer(0.25))
+    return tf.nn.relu(x) - slope * tf.nn.relu(-x)
+
+
+def edge_block(x, k: int, name: str, use_prelu: bool = False):
     """Fig. 3: sub = relu(x - avg_pool_k(x)); returns (edge map, concat([x, sub])).
 
     TensorFlow's SAME average pooling divides by the valid cells only (authors' semantics).
+    use_prelu is JEANet's variant (its Fig. 4): a PReLU (`<name>/prelu/slope`) replaces the
+    ReLU of the high-pass features, so the next layers also see the dark side of an edge; the
+    edge map keeps its ReLU, as the Canny targets are non-negative.
     """
     smooth = tf.nn.avg_pool2d(x, k, 1, "SAME")
-    sub = tf.nn.relu(x - smooth)
+    sub = prelu(x - smooth, f"{name}/prelu") if use_prelu else tf.nn.relu(x - smooth)
     edge = conv(sub, 1, name, k=1)
     return edge, tf.concat([x, sub], axis=3)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import os
 
+import generators
+
 
 def int_list(text: str) -> list[int]:
     return [int(t) for t in text.split(",") if t.strip()]
@@ -15,6 +17,8 @@ def str_list(text: str) -> list[str]:
 
 class BaseOptions:
     is_train = False
+    # per --model: defaults that replace the parser's (EIPNet's) unless given on the command line
+    model_defaults: dict[str, dict] = {}
 
     def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         # experiment
@@ -25,12 +29,17 @@ class BaseOptions:
         parser.add_argument("--test_path", default="datasets/test", help="test / validation images")
         parser.add_argument("--gpu_ids", default="0", help="GPU ids for a GPU build, e.g. 0 or 0,1")
         # model
-        parser.add_argument("--model", default="eipnet", choices=["eipnet"])
+        parser.add_argument("--model", default="eipnet", choices=sorted(generators.GENERATORS),
+                            help="generator; jeanet also changes the training defaults "
+                                 "(see train_options.py)")
         parser.add_argument("--tail", default="auto", choices=["auto", "paper", "released"],
-                            help="last conv: 3x3 (paper Table 1) or 1x1 (authors' released "
-                                 "weights); auto = read it from the checkpoint, else paper")
+                            help="EIPNet's last conv: 3x3 (paper Table 1) or 1x1 (authors' "
+                                 "released weights); auto = read it from the checkpoint, else "
+                                 "paper")
         parser.add_argument("--edge_blocks", type=int_list, default=[1, 1, 1],
                             help="edge block on (1) / off (0) at 32,64,128 px (ablation)")
+        parser.add_argument("--no_adaptive_shortcuts", action="store_true",
+                            help="JEANet without its adaptive shortcuts alpha_k, beta_k (ablation)")
         # input
         parser.add_argument("--batchSize", type=int, default=16, help="input batch size")
         parser.add_argument("--dataset", default="aligned", choices=["celeba", "vggface2", "aligned"],
@@ -46,6 +55,8 @@ class BaseOptions:
     def parse(self, args: list[str] | None = None, verbose: bool = True) -> argparse.Namespace:
         self.parser = self.initialize(argparse.ArgumentParser(
             formatter_class=argparse.ArgumentDefaultsHelpFormatter))
+        model = self.parser.parse_known_args(args)[0].model
+        self.parser.set_defaults(**self.model_defaults.get(model, {}))
         opt = self.parser.parse_args(args)
         opt.isTrain = self.is_train
         opt.run_dir = os.path.join(opt.checkpoint_path, opt.save_path)

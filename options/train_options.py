@@ -3,6 +3,11 @@ from .base_options import BaseOptions, str_list, int_list
 
 class TrainOptions(BaseOptions):
     is_train = True
+    # JEANet's training settings (from its paper) where they differ from EIPNet's: Adam lr 2e-4,
+    # L1 + 0.01 x edge loss (Eq 6-8), flips, rotations 90/180/270 and rescaling 1.0-1.3.
+    model_defaults = {"jeanet": {"learning_rate": 2e-4, "losses": ["l1", "edge"],
+                                 "lambda_edge": 0.01, "rotations": [90, 180, 270],
+                                 "rescale": 1.3}}
 
     def initialize(self, parser):
         BaseOptions.initialize(self, parser)
@@ -18,8 +23,9 @@ class TrainOptions(BaseOptions):
         parser.add_argument("--D_steps_per_G", type=int, default=1)
         # loss terms (Eq 11)
         parser.add_argument("--losses", type=str_list, default=["rgb", "edge", "lc", "id", "ad"],
-                            help="enabled loss terms, any of rgb,edge,lc,id,ad")
-        parser.add_argument("--lambda_edge", type=float, default=0.3, help="gamma of Eq 11")
+                            help="enabled loss terms, any of rgb,edge,lc,id,ad,l1 (l1: JEANet)")
+        parser.add_argument("--lambda_edge", type=float, default=0.3,
+                            help="gamma of Eq 11 (EIPNet); the edge-loss weight of JEANet (Eq 6-8)")
         parser.add_argument("--alpha_id", type=float, default=20.0,
                             help="alpha of Eq 11 (L_id); see README for how it was chosen")
         parser.add_argument("--ad_r", type=float, default=5e-3, help="beta of Eq 11 (L_ad)")
@@ -33,6 +39,9 @@ class TrainOptions(BaseOptions):
         parser.add_argument("--rotations", type=int_list, default=[90, 270],
                             help="rotation angles drawn with p=0.5 (paper 90,270; authors 90,180,270)")
         parser.add_argument("--no_flip", action="store_true", help="no flips or rotations")
+        parser.add_argument("--rescale", type=float, default=1.0,
+                            help="zoom each training face by a factor drawn from [1, rescale] "
+                                 "about its centre (JEANet: 1.3; 1 = off)")
         parser.add_argument("--loader_threads", type=int, default=2)
         # checkpoints and logs
         parser.add_argument("--continue_train", action="store_true",
