@@ -160,10 +160,11 @@ def brisque(img: np.ndarray) -> float:
     return float(_brisque_model().score(to_uint8(img)))
 
 
-def generator_complexity(tail: str, edge_blocks: Sequence[bool]) -> dict:
-    """Parameters and GMACs of one 16->128 image (Table 9), from a batch-1 graph of its own."""
+def generator_complexity(build: Callable[[tf.Tensor], model.GeneratorOutput]) -> dict:
+    """Parameters and GMACs of one 16->128 image (Table 9) of the generator `build` makes from
+    a 16x16 input, in a batch-1 graph of its own."""
     with tf.Graph().as_default():
-        out = model.generator(tf.placeholder(tf.float32, [1, 16, 16, 3]), tail, edge_blocks)
+        out = build(tf.placeholder(tf.float32, [1, 16, 16, 3]))
         return {"params": model.count_params("generator"), "gmacs": model.count_macs(out.rgb) / 1e9}
 
 

@@ -1,4 +1,5 @@
-"""Evaluate EIPNet (paper Section 4.3): super-resolve a folder of faces and score them.
+"""Evaluate EIPNet (paper Section 4.3) or JEANet (--model jeanet): super-resolve a folder of
+faces and score them.
 
     python test.py --weight_path checkpoint/CelebA --test_path datasets/test
 
@@ -11,7 +12,9 @@ image), summary.json and summary.md (Tables 6-9 of the paper, printed at the end
 """
 from __future__ import annotations
 
+import argparse
 import csv
+import functools
 import json
 import os
 import sys
@@ -26,13 +29,13 @@ from tqdm import tqdm
 
 import checkpoints
 import data
+import generators
 import metrics
-import model
 from options.test_options import TestOptions
 from tf1 import session_config, tf
 
 METHODS = ("sr", "bicubic")
-NAMES = {"hr": "HR", "bicubic": "Bicubic", "sr": "EIPNet"}
+NAMES = {"hr": "HR", "bicubic": "Bicubic"}   # and "sr": the model's title, see method_names
 EDGE_SIZES = (32, 64, 128)
 # csv metric -> the --metrics group that switches it on (in Table 6-8 order)
 METRIC_GROUP = {"psnr": "psnr", "fr_psnr": "fr", "ssim": "ssim", "fr_ssim": "fr", "vif": "vif",
@@ -49,23 +52,26 @@ class Sample(NamedTuple):
 
 
 class Generator:
-    """The restored generator in a graph and session of its own."""
+    """The restored generator in a graph and session of its own (inference batch norm)."""
 
     def __init__(self, opt, prefix: str):
-        self.tail = checkpoints.choose_tail(opt.tail, prefix)
-        self.edge_blocks = [bool(b) for b in opt.edge_blocks]
+        resolved = argparse.Namespace(**vars(opt))
+        # EIPNet's tail read from the checkpoint (JEANet's last conv is a 3x3 'RGB' too)
+        resolved.tail = checkpoints.choose_tail(opt.tail, prefix)
+        self.build = functools.partial(generators.build, resolved)
         self.graph = tf.Graph()
         with self.graph.as_default():
             self.lr = tf.placeholder(tf.float32, [None, data.LR_SIZE, data.LR_SIZE, 3], "lr")
-            self.out = model.generator(self.lr, self.tail, self.edge_blocks)
+            self.out = self.build(self.lr)
             saver = checkpoints.generator_saver()
         self.sess = tf.Session(graph=self.graph, config=session_config(opt.precision, opt.gpu_ids))
         try:
             saver.restore(self.sess, prefix)
         except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as err:
-            raise ValueError(f"{prefix!r} does not fit a generator with --tail {self.tail} and "
-                             f"--edge_blocks {opt.edge_blocks}: pass the options it was trained "
-                             f"with ({err.message.splitlines()[0]})") from err
+            raise ValueError(f"{prefix!r} does not fit a generator with --model {opt.model}, "
+                             f"--tail {resolved.tail} and --edge_blocks {opt.edge_blocks}: pass "
+                             f"the options it was trained with "
+                             f"({err.message.splitlines()[0]})") from err
 
     def __call__(self, lr: np.ndarray) -> tuple[np.ndarray, dict]:
         """SR (N,128,128,3) and {size: edge maps (N,size,size,1)} of the blocks that are on,
@@ -77,6 +83,10 @@ class Generator:
 
     def close(self) -> None:
         self.sess.close()
+
+
+def method_names(model_name: str) -> dict:
+    return {**NAMES, "sr": generators.GENERATORS[model_name].title}
 
 
 def wanted_metrics(opt) -> list[str]:
@@ -176,29 +186,29 @@ def score_batch(samples: list[Sample], outputs: dict, wanted: list[str], opt,
 
 
 def write_images(sample: Sample, sr: np.ndarray, bic: np.ndarray, edges: dict, out_dir: str,
-                 figure: bool, row: dict) -> None:
+                 figure: bool, row: dict, names: dict) -> None:
     stem = os.path.splitext(sample.name)[0]
     images = {"SR": sr, "bicubic": bic,
               **{f"edge{s}": metrics.to_uint8(e[..., 0]) for s, e in edges.items()}}
     for tag, img in images.items():
         Image.fromarray(img).save(os.path.join(out_dir, f"{stem}_{tag}.png"))
     if figure:
-        compare_figure(sample, images, row, os.path.join(out_dir, f"{stem}_compare.png"))
+        compare_figure(sample, images, row, os.path.join(out_dir, f"{stem}_compare.png"), names)
 
 
-def scored_title(method: str, row: dict) -> str:
+def scored_title(method: str, row: dict, names: dict) -> str:
     """The method's name, with its PSNR / SSIM under it when they were computed."""
     scores = [f"{row[k]:.2f} dB" if "psnr" in k else f"{row[k]:.4f}"
               for k in (f"psnr_{method}", f"ssim_{method}") if k in row]
-    return "\n".join([NAMES[method], " / ".join(scores)] if scores else [NAMES[method]])
+    return "\n".join([names[method], " / ".join(scores)] if scores else [names[method]])
 
 
-def compare_figure(sample: Sample, images: dict, row: dict, path: str) -> None:
+def compare_figure(sample: Sample, images: dict, row: dict, path: str, names: dict) -> None:
     """LR | bicubic | SR | HR | edge maps of one image."""
-    panels = [("LR 16x16", sample.lr), (scored_title("bicubic", row), images["bicubic"]),
-              (scored_title("sr", row), images["SR"])]
+    panels = [("LR 16x16", sample.lr), (scored_title("bicubic", row, names), images["bicubic"]),
+              (scored_title("sr", row, names), images["SR"])]
     if sample.hr is not None:
-        panels.append((NAMES["hr"], sample.hr))
+        panels.append((names["hr"], sample.hr))
     panels += [(tag.replace("edge", "edge "), img) for tag, img in images.items()
                if tag.startswith("edge")]
     fig = Figure(figsize=(2.2 * len(panels), 2.7))
@@ -228,7 +238,7 @@ def evaluate(opt, gen: Generator, paths: list[str], wanted: list[str], out_dir: 
                 for i, (s, row) in enumerate(zip(samples, batch_rows)):
                     write_images(s, outputs["sr"][i], outputs["bicubic"][i],
                                  {size: e[i] for size, e in edges.items()}, out_dir,
-                                 not opt.no_figures, row)
+                                 not opt.no_figures, row, method_names(opt.model))
                 rows += batch_rows
             bar.update(len(batch))
     return rows, skipped
@@ -269,7 +279,7 @@ def summarize(rows: list[dict], skipped: list[str], wanted: list[str], opt,
            if "dist_algorithm" in wanted else {})
     scored = [r for r in rows if r["input"] == "hr" and wanted]
     return {
-        "weights": opt.weight_path, "y_channel": opt.y_channel,
+        "model": opt.model, "weights": opt.weight_path, "y_channel": opt.y_channel,
         "images": {"total": len(rows) + len(skipped), "scored": len(scored),
                    "lr_only": sum(r["input"] == "lr" for r in rows), "skipped": skipped,
                    "no_face": sum("face_box" not in r for r in scored)
@@ -279,7 +289,7 @@ def summarize(rows: list[dict], skipped: list[str], wanted: list[str], opt,
 
 
 def measure_complexity(opt, gen: Generator) -> dict:
-    info = {**metrics.generator_complexity(gen.tail, gen.edge_blocks),
+    info = {**metrics.generator_complexity(gen.build),
             "precision": opt.precision, "fps_batch1": None, "fps_batch16": None}
     if opt.fps:
         rng = np.random.default_rng(0)
@@ -301,15 +311,15 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
 def markdown(summary: dict) -> str:
     """Tables 6-9 of the paper from the summary."""
     means, tar, cx = summary["metrics"], summary["tar"], summary["complexity"]
-    img = summary["images"]
-    parts = [f"# EIPNet evaluation\n\nweights: `{summary['weights']}`; images: {img['total']} "
-             f"({img['scored']} scored, {img['lr_only']} LR only, {len(img['skipped'])} "
-             f"skipped: {', '.join(img['skipped']) or 'none'}); no face detected: "
+    img, names = summary["images"], method_names(summary["model"])
+    parts = [f"# {names['sr']} evaluation\n\nweights: `{summary['weights']}`; images: "
+             f"{img['total']} ({img['scored']} scored, {img['lr_only']} LR only, "
+             f"{len(img['skipped'])} skipped: {', '.join(img['skipped']) or 'none'}); no face detected: "
              f"{fmt(img['no_face'], 0)}"]
     quality = [m for m in QUALITY if m in means]
     if quality:
         digits = {m: 2 if "psnr" in m else 4 for m in quality}
-        rows = [[NAMES[k]] + [fmt(means[m][k], digits[m]) for m in quality] for k in
+        rows = [[names[k]] + [fmt(means[m][k], digits[m]) for m in quality] for k in
                 ("bicubic", "sr")]
         rows.append(["images"] + [str(means[m]["n"]) for m in quality])
         space = " (Y channel)" if summary["y_channel"] else " (RGB)"
@@ -317,7 +327,7 @@ def markdown(summary: dict) -> str:
                      md_table(["method"] + [QUALITY[m] for m in quality], rows))
     if tar:
         cells = [(f"TAR {kind} d={t['threshold']:g}", t) for kind, _ in TAR_KINDS for t in tar[kind]]
-        rows = [[NAMES[k]] + [fmt(None if t[k] is None else 100 * t[k], 1) for _, t in cells]
+        rows = [[names[k]] + [fmt(None if t[k] is None else 100 * t[k], 1) for _, t in cells]
                 for k in ("bicubic", "sr")]
         rows.append(["pairs"] + [str(t["n"]) for _, t in cells])
         parts.append("## Table 7: true acceptance rate (%)\n\n" +
@@ -325,7 +335,7 @@ def markdown(summary: dict) -> str:
     if "brisque" in means:
         b = means["brisque"]
         parts.append("## Table 8: BRISQUE (lower is better)\n\n" + md_table(
-            ["method", "BRISQUE"], [[NAMES[k], fmt(b[k], 2)] for k in ("hr", "bicubic", "sr")]
+            ["method", "BRISQUE"], [[names[k], fmt(b[k], 2)] for k in ("hr", "bicubic", "sr")]
             + [["images", str(b["n"])]]))
     parts.append("## Table 9: complexity\n\n" + md_table(
         ["params (M)", "GMACs / image", "FPS batch 1", "FPS batch 16", "precision"],

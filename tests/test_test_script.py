@@ -218,7 +218,7 @@ def test_clear_errors(our_weights, faces_dir, tmp_path):
 
 def test_fps_at_batch_1_and_16():
     class SlowGenerator:   # 0.05 s per batch, so the timing loop sleeps instead of spinning
-        tail, edge_blocks, batches = "released", [True, True, True], []
+        build, batches = staticmethod(lambda lr: model.generator(lr, "released")), []
 
         def __call__(self, lr):
             self.batches.append(lr.shape)
@@ -231,8 +231,8 @@ def test_fps_at_batch_1_and_16():
     assert info["fps_batch1"] == pytest.approx(20, rel=0.3)
     assert info["fps_batch16"] == pytest.approx(16 * 20, rel=0.3)
     assert info["params"] == 11_912_582 and info["precision"] == "bf16"
-    md = test_script.markdown({"weights": "w", "y_channel": False, "metrics": {}, "tar": {},
-                               "complexity": info, "images": {"total": 0, "scored": 0,
-                                                              "lr_only": 0, "skipped": [],
-                                                              "no_face": None}})
+    md = test_script.markdown({"model": "eipnet", "weights": "w", "y_channel": False,
+                               "metrics": {}, "tar": {}, "complexity": info,
+                               "images": {"total": 0, "scored": 0, "lr_only": 0, "skipped": [],
+                                          "no_face": None}})
     assert f"| {info['fps_batch1']:.1f} | {info['fps_batch16']:.1f} | bf16 |" in md
