@@ -5,8 +5,10 @@ class TrainOptions(BaseOptions):
     is_train = True
     # JEANet's training settings (from its paper) where they differ from EIPNet's: Adam lr 2e-4,
     # L1 + 0.01 x edge loss (Eq 6-8), flips, rotations 90/180/270 and rescaling 1.0-1.3.
+    # Its 0.01 weighs losses of [0,1] images; here values are 0..255, where L1 grows by 255 and
+    # the edge MSE by 255^2, so the same balance is 0.01 / 255.
     model_defaults = {"jeanet": {"learning_rate": 2e-4, "losses": ["l1", "edge"],
-                                 "lambda_edge": 0.01, "rotations": [90, 180, 270],
+                                 "lambda_edge": 0.01 / 255, "rotations": [90, 180, 270],
                                  "rescale": 1.3}}
 
     def initialize(self, parser):

@@ -101,11 +101,11 @@ def test_batch_norm_modes_and_update_ops(graph):
 def test_per_model_defaults():
     jea = TrainOptions().parse(["--model", "jeanet"], verbose=False)
     assert (jea.learning_rate, jea.batchSize, jea.losses, jea.lambda_edge) == (2e-4, 16,
-                                                                             ["l1", "edge"], 0.01)
+                                                                             ["l1", "edge"], 0.01 / 255)
     assert jea.rotations == [90, 180, 270] and jea.rescale == 1.3
     mine = TrainOptions().parse(["--model", "jeanet", "--learning_rate", "1e-3", "--losses",
                                  "l1"], verbose=False)
-    assert mine.learning_rate == 1e-3 and mine.losses == ["l1"] and mine.lambda_edge == 0.01
+    assert mine.learning_rate == 1e-3 and mine.losses == ["l1"] and mine.lambda_edge == 0.01 / 255
     eip = TrainOptions().parse([], verbose=False)
     assert (eip.learning_rate, eip.lambda_edge, eip.rotations, eip.rescale) == (1e-4, 0.3,
                                                                               [90, 270], 1.0)
