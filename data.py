@@ -7,7 +7,7 @@ import os
 import queue
 import threading
 import warnings
-from typing import Iterator, NamedTuple, Sequence
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -30,6 +30,7 @@ class Example(NamedTuple):
     hr: np.ndarray     # (128,128,3) float32 0..255
     lr: np.ndarray     # (16,16,3) float32 0..255
     edges: tuple       # Canny targets (32,32,1), (64,64,1), (128,128,1), float32 0/255
+    parsing: np.ndarray | None = None   # (128,128,11) float32 0..1 part maps (prior-guided)
 
 
 def list_images(folder: str) -> list[str]:
@@ -79,10 +80,14 @@ def preset_crop(img: np.ndarray, preset: str) -> np.ndarray:
     return img
 
 
-def augment(img: np.ndarray, rng: np.random.Generator, rotations: Sequence[int]) -> np.ndarray:
-    """Horizontal flip with p = 0.5, then with p = 0.5 a rotation by one of `rotations`."""
+def augment(img: np.ndarray, rng: np.random.Generator, rotations: Sequence[int],
+            mirror: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Horizontal flip with p = 0.5, then with p = 0.5 a rotation by one of `rotations`.
+    `mirror` follows a flip: left and right part maps trade channels."""
     if rng.random() < 0.5:
         img = img[:, ::-1]
+        if mirror is not None:
+            img = mirror(img)
     if rotations and rng.random() < 0.5:
         img = np.rot90(img, k=int(rng.choice(rotations)) // 90)
     return np.ascontiguousarray(img)
@@ -128,32 +133,44 @@ def canny(img: np.ndarray, mode: str = "paper", k: float = 1.0) -> np.ndarray:
     return cv2.Canny(gray, low, high)[..., None].astype(np.float32)
 
 
-def make_example(hr: np.ndarray, canny_mode: str = "paper", canny_k: float = 1.0) -> Example:
-    """HR uint8 128x128 -> (HR, LR 16x16, Canny targets at 32/64/128) from one bilinear chain."""
+def make_example(hr: np.ndarray, canny_mode: str = "paper", canny_k: float = 1.0,
+                 parts: np.ndarray | None = None) -> Example:
+    """HR uint8 128x128 -> (HR, LR 16x16, Canny targets at 32/64/128) from one bilinear chain,
+    and its uint8 part maps `parts` (if given) scaled to 0..1."""
     hr128, hr64, hr32, lr16 = degrade(hr)
     edges = tuple(canny(x, canny_mode, canny_k) for x in (hr32, hr64, hr128))
-    return Example(hr128.astype(np.float32), lr16.astype(np.float32), edges)
+    maps = None if parts is None else parts.astype(np.float32) / 255.0
+    return Example(hr128.astype(np.float32), lr16.astype(np.float32), edges, maps)
 
 
 def stack(examples: Sequence[Example]) -> Example:
+    maps = None if examples[0].parsing is None else np.stack([e.parsing for e in examples])
     return Example(np.stack([e.hr for e in examples]), np.stack([e.lr for e in examples]),
-                   tuple(np.stack(t) for t in zip(*(e.edges for e in examples))))
+                   tuple(np.stack(t) for t in zip(*(e.edges for e in examples))), maps)
 
 
 class BatchLoader:
     """Background threads that read, crop, augment, degrade and Canny random training images
     into ready batches. OpenCV and PIL release the GIL, so two threads keep pace with a CPU
-    training step. A bad file is reported once by name and never drawn again."""
+    training step. A bad file is reported once by name and never drawn again.
+
+    `parsing` (parsing.PartMaps, prior-guided models) adds each image's part maps: they ride
+    along as extra channels through the same zoom, flip and rotation, the flip swapping left
+    and right parts by `parsing.mirror`."""
 
     def __init__(self, paths: Sequence[str], batch_size: int, preset: str = "aligned",
                  rotations: Sequence[int] = (90, 270), flip_rotate: bool = True,
                  canny_mode: str = "paper", canny_k: float = 1.0, threads: int = 2,
-                 prefetch: int = 4, seed: int = 0, max_scale: float = 1.0):
+                 prefetch: int = 4, seed: int = 0, max_scale: float = 1.0, parsing=None):
         self.paths = list(paths)
         self.bad: set[str] = set()
         self.batch_size, self.preset, self.rotations = batch_size, preset, tuple(rotations)
         self.flip_rotate, self.canny_mode, self.canny_k = flip_rotate, canny_mode, canny_k
         self.max_scale = max_scale   # > 1: rescale() augmentation (JEANet)
+        self.parsing = parsing
+        # the image's 3 channels stay, the part maps' follow parsing.mirror
+        self.mirror = None if parsing is None else (
+            lambda a: a[..., [0, 1, 2] + [3 + c for c in parsing.mirror]])
         self.queue: queue.Queue = queue.Queue(maxsize=prefetch)
         self.stop_event = threading.Event()
         self.lock = threading.Lock()
@@ -171,7 +188,8 @@ class BatchLoader:
                 raise DataError("every training image failed to load; see the warnings above")
             path = good[rng.integers(len(good))]
             try:
-                return preset_crop(read_image(path), self.preset)
+                img = preset_crop(read_image(path), self.preset)
+                return img if self.parsing is None else np.dstack([img, self.parsing(path)])
             except DataError as err:
                 with self.lock:
                     self.bad.add(path)
@@ -187,8 +205,10 @@ class BatchLoader:
                     if self.max_scale > 1:
                         img = rescale(img, rng, self.max_scale)
                     if self.flip_rotate:
-                        img = augment(img, rng, self.rotations)
-                    batch.append(make_example(img, self.canny_mode, self.canny_k))
+                        img = augment(img, rng, self.rotations, self.mirror)
+                    parts = None if self.parsing is None else img[..., 3:]
+                    batch.append(make_example(np.ascontiguousarray(img[..., :3]),
+                                              self.canny_mode, self.canny_k, parts))
                 self._put(stack(batch))
         except Exception as err:  # surfaced to the consumer by next()
             self.error = err
