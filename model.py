@@ -25,16 +25,20 @@ LOGGED_SCALARS = "logged_scalars"
 class GeneratorOutput(NamedTuple):
     rgb: tf.Tensor
     edges: tuple  # edge maps at 32, 64, 128 px; None where the edge block is switched off
+    # the prior-guided network's intermediate outputs, supervised by Eq 3.5 and 3.6
+    coarse: tf.Tensor | None = None    # coarse SR (N,128,128,3) 0..255
+    parsing: tf.Tensor | None = None   # face parsing maps (N,128,128,11) 0..1
 
 
 def conv(x, out_ch: int, name: str, k: int = 3, stride: int = 1, padding: str = "SAME",
-         relu: bool = True):
+         relu: bool = True, dilation: int = 1):
     """Conv with bias; variables `<name>/w`, `<name>/b` as in the authors' layout."""
     with tf.variable_scope(name):
         w = tf.get_variable("w", [k, k, x.shape[-1], out_ch], tf.float32,
                             tf.glorot_uniform_initializer())
         b = tf.get_variable("b", [out_ch], tf.float32, tf.zeros_initializer())
-        y = tf.nn.bias_add(tf.nn.conv2d(x, w, [1, stride, stride, 1], padding), b)
+        y = tf.nn.bias_add(tf.nn.conv2d(x, w, [1, stride, stride, 1], padding,
+                                        dilations=[1, dilation, dilation, 1]), b)
     return tf.nn.relu(y) if relu else y
 
 

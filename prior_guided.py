@@ -1,0 +1,128 @@
+"""The prior-guided attention network of the thesis "A Prior-Guided Face Image Super-Resolution
+Network Based on Attention Mechanism" (Waseda, 2023) from raw TensorFlow ops: the generator of
+method 1 (Section 3.1, also method 2's) and the SRGAN discriminator of method 2 (Table 3.4).
+
+SR branch (Table 3.1) -> coarse SR at 128 px; prior branch (Fig. 3.5-3.7) on the coarse SR ->
+11 face parsing maps (parsing.CLASSES); fusing module (Table 3.3) on both -> final SR. Details
+the thesis leaves open are marked "choice:". Checkpoint names: generator/sr_branch/{conv_in,
+block1..block16, conv_mid, upscale1..upscale3, coarse}, generator/prior_branch/{conv_in,
+res1..res3, hourglass, upscale, parsing}, generator/fusing/{conv_in, res}, generator/RGB;
+discriminator/{conv1..conv8, bn2..bn8, dense1, dense2}.
+"""
+from __future__ import annotations
+
+import jeanet
+import model
+import parsing
+from tf1 import tf
+
+WIDTH = 64                # Table 3.1
+N_BASIC_BLOCKS = 16       # Table 3.1
+N_UPSCALE = 3             # PixelShuffle 2x stages: 16 -> 128 px
+SE_REDUCTION = 16         # choice: SENet's reduction in the excitation's first dense layer
+PRIOR_RES_BLOCKS = 3      # choice: FSRNet's prior estimation network has three
+HOURGLASS_DEPTH = 3       # choice: 64 -> 8 px and back
+LEAK = 0.2                # SRGAN's LeakyReLU slope
+# Table 3.4 after its first conv: (width / WIDTH, stride) of the seven conv + BN blocks
+D_BLOCKS = ((1, 2), (2, 1), (2, 2), (4, 1), (4, 2), (8, 1), (8, 2))
+D_DENSE = 1024
+
+
+def excitation(f):
+    """Eq 3.2-3.3: squeeze (global average pool) and excitation (dense, ReLU, dense, softmax
+    over the channels) -> channel weights (N,1,1,C)."""
+    ch = int(f.shape[-1])
+    z = tf.nn.relu(model.dense(tf.reduce_mean(f, [1, 2]), max(ch // SE_REDUCTION, 1), "excite1"))
+    return tf.reshape(tf.nn.softmax(model.dense(z, ch, "excite2")), [-1, 1, 1, ch],
+                      name="excitation")
+
+
+def basic_block(x, name: str):
+    """Fig. 3.3, Eq 3.1-3.4: F' = F_3x3(x) + F_5x5(x), the 5x5 field a dilated 3x3 conv;
+    F' scaled by its excitation, ReLU, conv; plus SRResNet's residual skip. The softmax weights
+    start near 1/C, so each block starts close to the identity."""
+    ch = int(x.shape[-1])
+    with tf.variable_scope(name):
+        f = (model.conv(x, ch, "conv3x3", relu=False) +
+             model.conv(x, ch, "conv5x5", relu=False, dilation=2))
+        y = tf.nn.relu(f * excitation(f))
+        return x + model.conv(y, ch, "conv", relu=False)
+
+
+def residual_block(x, name: str):
+    """SRResNet's residual block: conv, ReLU, conv, plus the input. choice: no batch norm in
+    the generator (as EDSR), so training and inference compute the same function."""
+    ch = int(x.shape[-1])
+    with tf.variable_scope(name):
+        return x + model.conv(model.conv(x, ch, "conv1"), ch, "conv2", relu=False)
+
+
+def upscale(x, name: str):
+    """PixelShuffle 2x: conv to 4C, depth_to_space, PReLU (SRResNet's)."""
+    with tf.variable_scope(name):
+        y = tf.nn.depth_to_space(model.conv(x, 4 * int(x.shape[-1]), "conv", relu=False), 2)
+        return model.prelu(y, "prelu")
+
+
+def sr_branch(lr, width: int):
+    """Table 3.1: conv 3 -> width at 16 px, 16 basic blocks, conv, three PixelShuffle stages,
+    conv to the coarse SR image (-1..1). choice: SRResNet's long skip around the blocks."""
+    with tf.variable_scope("sr_branch"):
+        x = model.conv(lr, width, "conv_in", relu=False)
+        y = x
+        for i in range(1, N_BASIC_BLOCKS + 1):
+            y = basic_block(y, f"block{i}")
+        y = x + model.conv(y, width, "conv_mid", relu=False)
+        for i in range(1, N_UPSCALE + 1):
+            y = upscale(y, f"upscale{i}")
+        return model.conv(y, 3, "coarse", relu=False)
+
+
+def prior_branch(coarse, width: int):
+    """Fig. 3.5-3.7: residual blocks and an hourglass -> 11 parsing maps at 128 px.
+    choice (after FSRNet's prior estimation network): a stride-2 conv to 64 px, three residual
+    blocks, jeanet's hourglass (64 -> 8 px and back), a PixelShuffle stage back to 128 px and a
+    linear 1x1 conv to the maps, which Eq 3.6 regresses."""
+    with tf.variable_scope("prior_branch"):
+        x = model.conv(coarse, width, "conv_in", stride=2)
+        for i in range(1, PRIOR_RES_BLOCKS + 1):
+            x = residual_block(x, f"res{i}")
+        x = upscale(jeanet.hourglass(x, width, HOURGLASS_DEPTH), "upscale")
+        return model.conv(x, parsing.N_PARTS, "parsing", k=1, relu=False)
+
+
+def fusing_module(coarse, maps, width: int):
+    """Table 3.3: concat(coarse SR, parsing maps) -> conv -> residual block -> conv to RGB.
+    The last conv is generator/RGB, the name of EIPNet's and JEANet's last conv (test.py reads
+    its kernel size)."""
+    with tf.variable_scope("fusing"):
+        x = model.conv(tf.concat([coarse, maps], axis=3), width, "conv_in")
+        x = residual_block(x, "res")
+    return model.conv(x, 3, "RGB", relu=False)
+
+
+def generator(lr, width: int = WIDTH, reuse=None) -> model.GeneratorOutput:
+    """16x16 RGB (0..255) -> final SR and coarse SR (128x128, 0..255) and the parsing maps
+    (N,128,128,11). choice: images enter as (x / 127.5 - 1) and leave as 127.5 * (y + 1), as
+    JEANet's; the prior branch and the fusing module see the coarse SR on the -1..1 scale."""
+    with tf.variable_scope("generator", reuse=reuse):
+        coarse = sr_branch(lr / 127.5 - 1.0, width)
+        maps = prior_branch(coarse, width)
+        rgb = fusing_module(coarse, maps, width)
+    return model.GeneratorOutput(127.5 * (rgb + 1.0), (None, None, None),
+                                 127.5 * (coarse + 1.0), maps)
+
+
+def discriminator(images, training=False, reuse=None, width: int = WIDTH):
+    """Table 3.4 (SRGAN's): conv + LeakyReLU; seven conv + batch norm + LeakyReLU blocks (3x3,
+    64-512 channels, strides 2,1,2,1,2,1,2); dense 1024 + LeakyReLU; dense 1. Returns the
+    logit: the sigmoid is inside the cross-entropy of losses.l_ad_g / l_ad_d. `training`
+    selects batch or moving batch-norm statistics (jeanet.batch_norm)."""
+    with tf.variable_scope("discriminator", reuse=reuse):
+        x = tf.nn.leaky_relu(model.conv(images / 127.5 - 1.0, width, "conv1", relu=False), LEAK)
+        for i, (mult, stride) in enumerate(D_BLOCKS, start=2):
+            x = model.conv(x, mult * width, f"conv{i}", stride=stride, relu=False)
+            x = tf.nn.leaky_relu(jeanet.batch_norm(x, training, f"bn{i}"), LEAK)
+        x = tf.reshape(x, [-1, x.shape[1] * x.shape[2] * x.shape[3]])
+        x = tf.nn.leaky_relu(model.dense(x, D_DENSE, "dense1"), LEAK)
+        return model.dense(x, 1, "dense2")
