@@ -18,7 +18,10 @@ FACENET_SIZE = 160
 INPUT_NODE = "input"
 EMBEDDINGS = "embeddings"                                      # L2-normalised 512-d
 BOTTLENECK = "InceptionResnetV1/Bottleneck/BatchNorm/Reshape_1"  # the same vector before L2 norm
-VECTORS = {"embeddings": EMBEDDINGS, "bottleneck": BOTTLENECK}
+# feature maps (N,17,17,256 at 160 px) after the fifth Inception-ResNet-A block: the prior-guided
+# GAN's offline stand-in for VGG19 features (perceptual.py)
+BLOCK35 = "InceptionResnetV1/Repeat/block35_5/Relu"
+VECTORS = {"embeddings": EMBEDDINGS, "bottleneck": BOTTLENECK, "block35": BLOCK35}
 
 
 def default_graph_path() -> str:
@@ -69,7 +72,8 @@ def prewhiten(images):
 
 
 class IdentityNet:
-    """Callable mapping RGB 0..255 faces (N,H,W,3) to FaceNet vectors (N,512).
+    """Callable mapping RGB 0..255 faces (N,H,W,3) to FaceNet vectors (N,512), or to its
+    block35 feature maps.
 
     Each call imports the frozen graph once more under its own name scope, wired to the given
     images by input_map; gradients flow through it to the images.

@@ -1,5 +1,6 @@
-"""EIPNet loss terms (paper Section 3, Eq 3-11) and JEANet's L1 pixel loss. Inputs are RGB in
-0..255; edge targets are Canny maps with values 0/255, as in the authors' code."""
+"""EIPNet loss terms (paper Section 3, Eq 3-11), JEANet's L1 pixel loss and the prior-guided
+network's terms (thesis Eq 3.5-3.12). Inputs are RGB in 0..255; edge targets are Canny maps with
+values 0/255, as in the authors' code; parsing maps are 0..1."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,10 @@ from tf1 import tf
 RGB_TO_YUV = np.array([[0.299, 0.587, 0.114],
                        [-0.14713, -0.28886, 0.436],
                        [0.615, -0.51499, -0.10001]], dtype=np.float32)
-TERMS = ("rgb", "edge", "lc", "id", "ad", "l1")
+TERMS = ("rgb", "edge", "lc", "id", "ad", "l1", "coarse", "parsing", "final", "vgg")
+# the prior-guided network's Eq 3.8, L_content of its GAN variant (Eq 3.10)
+CONTENT_TERMS = ("coarse", "parsing", "final")
+PRIOR_TERMS = ("coarse", "parsing")   # need a generator with a prior branch
 
 
 def l_rgb(sr, hr):
@@ -21,6 +25,22 @@ def l_rgb(sr, hr):
 def l_1(sr, hr):
     """JEANet Eq 6-8, the pixel term: mean absolute error over RGB (its edge term is l_e)."""
     return tf.reduce_mean(tf.abs(sr - hr))
+
+
+def l_mse01(images, hr):
+    """Eq 3.5 (coarse SR) and Eq 3.7 (final SR): MSE with both images scaled to 0..1, the scale
+    of the parsing maps, so that the unweighted sum of Eq 3.8 does not drown Eq 3.6."""
+    return l_rgb(images / 255.0, hr / 255.0)
+
+
+def l_parsing(maps, targets):
+    """Eq 3.6: MSE between the prior branch's parsing maps and the ground-truth part maps."""
+    return tf.reduce_mean(tf.square(maps - targets))
+
+
+def l_vgg(features_sr, features_hr):
+    """Eq 3.11: MSE between the feature maps of SR and HR; the HR side is a fixed target."""
+    return tf.reduce_mean(tf.square(features_sr - tf.stop_gradient(features_hr)))
 
 
 def l_e(edges, targets):
@@ -70,6 +90,7 @@ def l_ad_d(real_logits, fake_logits):
 
 def total(terms: dict, weights: dict):
     """Eq 11: L_rgb + gamma L_e + L_lc + alpha L_id + beta L_ad over the enabled terms
-    (`terms` holds only those; JEANet's loss, Eq 6-8, is L_1 + lambda L_e); `weights` maps a
-    term name to its weight (default 1)."""
+    (`terms` holds only those; JEANet's loss, Eq 6-8, is L_1 + lambda L_e; the prior-guided
+    network's, Eq 3.8 and 3.10, alpha (L_coarse + L_parsing + L_final) + beta L_vgg +
+    gamma L_ad); `weights` maps a term name to its weight (default 1)."""
     return tf.add_n([weights.get(name, 1.0) * value for name, value in terms.items()])

@@ -1,10 +1,13 @@
-"""Train EIPNet (paper Section 4.2) or JEANet (--model jeanet, with its paper's defaults).
+"""Train EIPNet (paper Section 4.2), JEANet (--model jeanet, with its paper's defaults) or the
+thesis's prior-guided network (--model prior_guided, prior_guided_gan; with its defaults).
 
     python train.py --train_path datasets/train --test_path datasets/test --save_path NAME
 
 Writes to checkpoint/NAME/: opt.txt, loss_log.txt, TensorBoard events (logs/), sample grids
 (samples/), full checkpoints for --continue_train (model.ckpt-STEP) and the generator-only
-G_weight.ckpt (best validation PSNR so far, the authors' release layout).
+G_weight.ckpt (best validation PSNR so far, the authors' release layout). The prior-guided
+models also cache their parsing ground truth (parsing.py) in --parsing_cache, by default
+checkpoint/NAME/parsing/.
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ import data
 import generators
 import losses
 import model
+import parsing
+import perceptual
 from identity import IdentityNet
 from metrics import psnr
 from options.train_options import TrainOptions
@@ -33,6 +38,7 @@ class TrainGraph(NamedTuple):
     lr: tf.Tensor
     hr: tf.Tensor
     edge_targets: tuple
+    parsing_targets: tf.Tensor   # (N,128,128,11) part maps 0..1, fed when L_parsing is on
     training: tf.Tensor      # bool, default False: batch-norm statistics of the batch
     sr: model.GeneratorOutput
     terms: dict              # enabled generator loss terms before the adversarial phase
@@ -52,11 +58,14 @@ def placeholders():
     lr = tf.placeholder(tf.float32, [None, data.LR_SIZE, data.LR_SIZE, 3], "lr")
     hr = tf.placeholder(tf.float32, [None, data.HR_SIZE, data.HR_SIZE, 3], "hr")
     edges = tuple(tf.placeholder(tf.float32, [None, s, s, 1], f"canny_{s}") for s in (32, 64, 128))
-    return lr, hr, edges
+    maps = tf.placeholder(tf.float32, [None, data.HR_SIZE, data.HR_SIZE, parsing.N_PARTS],
+                          "parsing")
+    return lr, hr, edges, maps
 
 
-def generator_terms(opt, sr: model.GeneratorOutput, hr, edge_targets) -> dict:
-    """The enabled non-adversarial terms of Eq 11 (EIPNet) or Eq 6-8 (JEANet)."""
+def generator_terms(opt, sr: model.GeneratorOutput, hr, edge_targets, parsing_targets) -> dict:
+    """The enabled non-adversarial terms of Eq 11 (EIPNet), Eq 6-8 (JEANet) or Eq 3.8 and
+    L_vgg of Eq 3.10 (the prior-guided models)."""
     terms = {}
     if "rgb" in opt.losses:
         terms["rgb"] = losses.l_rgb(sr.rgb, hr)
@@ -70,6 +79,15 @@ def generator_terms(opt, sr: model.GeneratorOutput, hr, edge_targets) -> dict:
         facenet = IdentityNet(opt.facenet_graph, opt.id_vector)
         terms["id"] = losses.l_id(facenet(sr.rgb, "facenet_sr"), facenet(hr, "facenet_hr"),
                                   opt.id_scale)
+    if "coarse" in opt.losses:
+        terms["coarse"] = losses.l_mse01(sr.coarse, hr)
+    if "parsing" in opt.losses:
+        terms["parsing"] = losses.l_parsing(sr.parsing, parsing_targets)
+    if "final" in opt.losses:
+        terms["final"] = losses.l_mse01(sr.rgb, hr)
+    if "vgg" in opt.losses:
+        features = perceptual.feature_network(opt.vgg19_weights, opt.facenet_graph)
+        terms["vgg"] = losses.l_vgg(features(sr.rgb, "features_sr"), features(hr, "features_hr"))
     return terms
 
 
@@ -81,46 +99,68 @@ def learning_rate(opt, global_step):
     return tf.train.piecewise_constant(global_step, [np.int64(s) for s in steps], values)
 
 
-def minimize(adam: tf.train.Optimizer, loss, global_step, var_list) -> tf.Operation:
-    """An Adam step that also runs the generator's batch-norm moving-average updates."""
-    with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS, "generator")):
-        return adam.minimize(loss, global_step, var_list)
+class RMSProp(tf.train.RMSPropOptimizer):
+    """RMSProp (decay 0.9) whose mean square starts at 0, as Keras's and PyTorch's: TF1's
+    starts at 1, which shrinks the first few hundred steps to SGD at the learning rate."""
+
+    def _create_slots(self, var_list):
+        for v in var_list:
+            self._zeros_slot(v, "rms", self._name)
+            self._zeros_slot(v, "momentum", self._name)
+
+
+def optimizer(opt, rate, adam_betas: tuple) -> tf.train.Optimizer:
+    """Adam with `adam_betas` (EIPNet, JEANet) or RMSProp (the prior-guided models' thesis)."""
+    if opt.optimizer == "rmsprop":
+        return RMSProp(rate)
+    return tf.train.AdamOptimizer(rate, *adam_betas)
+
+
+def minimize(optim: tf.train.Optimizer, loss, global_step, var_list,
+             scope: str = "generator") -> tf.Operation:
+    """An optimiser step that also runs the batch-norm moving-average updates under `scope`."""
+    with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS, scope)):
+        return optim.minimize(loss, global_step, var_list)
 
 
 def build_train_graph(opt) -> TrainGraph:
-    """Placeholders, generator, loss terms and optimisers (Adam: G 0.9/0.999/1e-8, D 0.5/0.9)."""
-    lr, hr, edge_targets = placeholders()
+    """Placeholders, generator, loss terms and optimisers (Adam: G 0.9/0.999/1e-8, D 0.5/0.9;
+    or RMSProp for both)."""
+    lr, hr, edge_targets, parsing_targets = placeholders()
     training = tf.placeholder_with_default(False, [], "training")
     sr = generators.build(opt, lr, training)
-    weights = {"edge": opt.lambda_edge, "id": opt.alpha_id, "ad": opt.ad_r}
-    terms = generator_terms(opt, sr, hr, edge_targets)
+    weights = {"edge": opt.lambda_edge, "id": opt.alpha_id, "ad": opt.ad_r, "vgg": opt.beta_vgg,
+               **{name: opt.alpha_content for name in losses.CONTENT_TERMS}}
+    terms = generator_terms(opt, sr, hr, edge_targets, parsing_targets)
     total = losses.total(terms, weights)
 
     global_step = tf.train.get_or_create_global_step()
     best_psnr = tf.get_variable("best_val_psnr", [], tf.float32, tf.constant_initializer(-1.0),
                                 trainable=False)
     g_vars = tf.trainable_variables("generator")
-    g_adam = tf.train.AdamOptimizer(learning_rate(opt, global_step), 0.9, 0.999, 1e-8)
-    train_g = minimize(g_adam, total, global_step, g_vars)
+    g_optim = optimizer(opt, learning_rate(opt, global_step), (0.9, 0.999, 1e-8))
+    train_g = minimize(g_optim, total, global_step, g_vars)
 
     terms_gan, total_gan, train_g_gan, d_loss, train_d = {}, None, None, None, None
     if "ad" in opt.losses:
-        d_real = model.discriminator(hr)
-        d_fake = model.discriminator(sr.rgb, reuse=True)
+        d_real = generators.discriminate(opt, hr, training)
+        d_fake = generators.discriminate(opt, sr.rgb, training, reuse=True)
         terms_gan = {**terms, "ad": losses.l_ad_g(d_fake)}
         total_gan = losses.total(terms_gan, weights)
-        train_g_gan = minimize(g_adam, total_gan, global_step, g_vars)  # shares Adam slots
+        train_g_gan = minimize(g_optim, total_gan, global_step, g_vars)  # shares the slots
         d_loss = losses.l_ad_d(d_real, d_fake)
-        train_d = tf.train.AdamOptimizer(opt.learning_rate, 0.5, 0.9).minimize(
-            d_loss, var_list=tf.trainable_variables("discriminator"))
+        train_d = minimize(optimizer(opt, opt.learning_rate, (0.5, 0.9)), d_loss, None,
+                           tf.trainable_variables("discriminator"), "discriminator")
     logged = {v.op.name: v for v in tf.get_collection(model.LOGGED_SCALARS)}
-    return TrainGraph(lr, hr, edge_targets, training, sr, terms, total, train_g, terms_gan,
-                      total_gan, train_g_gan, d_loss, train_d, global_step, best_psnr, logged)
+    return TrainGraph(lr, hr, edge_targets, parsing_targets, training, sr, terms, total,
+                      train_g, terms_gan, total_gan, train_g_gan, d_loss, train_d, global_step,
+                      best_psnr, logged)
 
 
 def feed(g: TrainGraph, batch: data.Example, training: bool = True) -> dict:
+    maps = {} if batch.parsing is None else {g.parsing_targets: batch.parsing}
     return {g.lr: batch.lr, g.hr: batch.hr, g.training: training,
-            **dict(zip(g.edge_targets, batch.edges))}
+            **dict(zip(g.edge_targets, batch.edges)), **maps}
 
 
 class NonFiniteLoss(RuntimeError):
@@ -147,6 +187,10 @@ class Trainer:
         up = tf.image.resize(g.lr[:n], [data.HR_SIZE, data.HR_SIZE], "bicubic")
         shown = [("LR_bicubic", up), ("SR", g.sr.rgb[:n]), ("HR", g.hr[:n])]
         shown += [(f"edge_{s}", e[:n]) for s, e in zip((32, 64, 128), g.sr.edges) if e is not None]
+        if g.sr.coarse is not None:   # the prior-guided models: coarse SR and parsing maps
+            classes = tf.argmax(g.sr.parsing[:n], axis=-1)
+            shown += [("coarse_SR", g.sr.coarse[:n]),
+                      ("parsing", tf.gather(tf.constant(parsing.PALETTE, tf.float32), classes))]
         return tf.summary.merge([tf.summary.image(name, tf.cast(tf.clip_by_value(x, 0, 255),
                                                                 tf.uint8), max_outputs=n)
                                  for name, x in shown])
@@ -230,9 +274,14 @@ def check_inputs(opt) -> tuple[list[str], data.Example]:
     """Fail before any graph is built: bad options, missing or empty folders, or a run folder
     in use."""
     unknown = set(opt.losses) - set(losses.TERMS)
-    if unknown or not set(opt.losses) & {"rgb", "edge", "lc", "id", "l1"}:
+    if unknown or not set(opt.losses) - {"ad"}:
         raise ValueError(f"--losses {','.join(opt.losses)}: choose from {','.join(losses.TERMS)} "
-                         f"with at least one of rgb, edge, lc, id, l1")
+                         f"with at least one besides ad")
+    if set(opt.losses) & set(losses.PRIOR_TERMS) and not generators.GENERATORS[opt.model].priors:
+        raise ValueError(f"--losses {','.join(losses.PRIOR_TERMS)} need a generator with a "
+                         f"prior branch (--model prior_guided or prior_guided_gan)")
+    if "vgg" in opt.losses and opt.vgg19_weights and not os.path.isfile(opt.vgg19_weights):
+        raise FileNotFoundError(f"--vgg19_weights {opt.vgg19_weights!r}: no such file")
     train_paths = data.list_images(opt.train_path)
     _, val = data.load_eval_set(data.list_images(opt.test_path)[:opt.val_size], opt.dataset,
                                 opt.canny, opt.canny_k)
@@ -254,12 +303,24 @@ def train(opt, train_paths: list[str], val: data.Example) -> int:
         return run_training(opt, train_paths, val)
 
 
+def part_maps(opt, train_paths: list[str]) -> parsing.PartMaps | None:
+    """The cached parsing ground truth of the training images when L_parsing is on (computed
+    here for the images not cached yet)."""
+    if "parsing" not in opt.losses:
+        return None
+    cache = opt.parsing_cache or os.path.join(opt.run_dir, "parsing")
+    print(f"parsing ground truth: {opt.parsing_masks or 'dlib landmarks'}, cached in {cache}")
+    return parsing.PartMaps(cache, opt.dataset, opt.parsing_masks).prepare(train_paths)
+
+
 def run_training(opt, train_paths: list[str], val: data.Example) -> int:
     tf.set_random_seed(opt.seed)
+    maps = part_maps(opt, train_paths)
     graph = build_train_graph(opt)
     loader = data.BatchLoader(train_paths, opt.batchSize, opt.dataset, opt.rotations,
                               not opt.no_flip, opt.canny, opt.canny_k, opt.loader_threads,
-                              seed=opt.seed + int(time.time()) % 100000, max_scale=opt.rescale)
+                              seed=opt.seed + int(time.time()) % 100000, max_scale=opt.rescale,
+                              parsing=maps)
     trainer = Trainer(opt, graph, loader, val)
     step = start = trainer.start()
     signal.signal(signal.SIGTERM, raise_interrupt)
@@ -301,10 +362,13 @@ def main(argv: list[str] | None = None) -> None:
     opt = options.parse(argv)
     try:
         train_paths, val = check_inputs(opt)
-    except (data.DataError, FileExistsError, ValueError) as err:
+    except (data.DataError, FileExistsError, FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     options.save(opt)
-    train(opt, train_paths, val)
+    try:
+        train(opt, train_paths, val)
+    except data.DataError as err:   # the parsing ground truth (mask folder, cache) or the data
+        sys.exit(f"error: {err}")
 
 
 if __name__ == "__main__":

