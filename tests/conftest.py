@@ -51,3 +51,17 @@ def copy_faces(paths, folder: Path) -> Path:
     for p in paths:
         (folder / os.path.basename(p)).write_bytes(Path(p).read_bytes())
     return folder
+
+
+def two_step_run(model_name: str, tmp_path: Path, train_paths, val_paths, n_train: int,
+                 batch: int) -> Path:
+    """train.main for 2 iterations of `model_name` on a few real faces (validation on
+    tmp_path/val, n_train // 2 faces); returns the run folder."""
+    import train
+    faces = copy_faces(train_paths[:n_train], tmp_path / "train")
+    val = copy_faces(val_paths[:n_train // 2], tmp_path / "val")
+    train.main(["--model", model_name, "--train_path", str(faces), "--test_path", str(val),
+                "--checkpoint_path", str(tmp_path), "--save_path", "run", "--batchSize",
+                str(batch), "--val_size", str(n_train // 2), "--niter", "2", "--print_freq", "1",
+                "--save_freq", "2", "--val_freq", "2", "--loader_threads", "1"])
+    return tmp_path / "run"

@@ -13,7 +13,7 @@ import losses
 import model
 import test as test_script
 import train
-from conftest import copy_faces
+from conftest import two_step_run
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from tf1 import session_config, tf
@@ -159,13 +159,8 @@ def tensorboard_tags(run_dir) -> set:
 
 
 def test_train_then_test_end_to_end(tmp_path, train_paths, val_paths):
-    faces = copy_faces(train_paths[:4], tmp_path / "train")
-    val = copy_faces(val_paths[:2], tmp_path / "val")
-    train.main(["--model", "jeanet", "--train_path", str(faces), "--test_path", str(val),
-                "--checkpoint_path", str(tmp_path), "--save_path", "run", "--batchSize", "2",
-                "--val_size", "2", "--niter", "2", "--print_freq", "1", "--save_freq", "2",
-                "--val_freq", "2", "--loader_threads", "1"])
-    run = tmp_path / "run"
+    run = two_step_run("jeanet", tmp_path, train_paths, val_paths, n_train=4, batch=2)
+    val = tmp_path / "val"
     assert "learning_rate: 0.0002" in (run / "opt.txt").read_text()
     assert "step 2: l1" in (run / "loss_log.txt").read_text()
     saved = dict(tf.train.list_variables(str(run / "G_weight.ckpt")))

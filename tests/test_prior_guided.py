@@ -15,7 +15,7 @@ import parsing
 import prior_guided
 import test as test_script
 import train
-from conftest import copy_faces
+from conftest import copy_faces, two_step_run
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from tf1 import session_config, tf
@@ -201,13 +201,8 @@ def test_gan_steps_with_facenet_features(tmp_path, train_paths, capsys):
 
 
 def test_train_then_test_end_to_end(tmp_path, train_paths, val_paths):
-    faces = copy_faces(train_paths[:2], tmp_path / "train")
-    val = copy_faces(val_paths[:1], tmp_path / "val")
-    train.main(["--model", "prior_guided", "--train_path", str(faces), "--test_path", str(val),
-                "--checkpoint_path", str(tmp_path), "--save_path", "run", "--batchSize", "1",
-                "--val_size", "1", "--niter", "2", "--print_freq", "1", "--save_freq", "2",
-                "--val_freq", "2", "--loader_threads", "1"])
-    run = tmp_path / "run"
+    run = two_step_run("prior_guided", tmp_path, train_paths, val_paths, n_train=2, batch=1)
+    val = tmp_path / "val"
     assert "optimizer: rmsprop" in (run / "opt.txt").read_text()
     assert "step 2: coarse" in (run / "loss_log.txt").read_text()
     assert len(list((run / "parsing").glob("*.npz"))) == 2   # the default cache
