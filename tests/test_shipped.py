@@ -1,0 +1,31 @@
+"""Regression guard for the shipped default model: it restores and beats bicubic on real
+val faces it never saw (a guard, not the benchmark; README quotes the full val numbers)."""
+import cv2
+import numpy as np
+
+import checkpoints
+import data
+import metrics
+import model
+from conftest import ROOT
+from tf1 import tf
+
+SHIPPED = ROOT / "checkpoint" / "eipnet_lfw128"
+
+
+def test_shipped_checkpoint_beats_bicubic(graph, val_paths):
+    prefix = checkpoints.resolve(str(SHIPPED))
+    assert prefix.endswith("G_weight.ckpt")
+    _, ex = data.load_eval_set(val_paths[::30])            # 12 faces across the split
+    lr = tf.placeholder(tf.float32, [None, 16, 16, 3])
+    out = model.generator(lr, checkpoints.choose_tail("auto", prefix))
+    with tf.Session() as sess:
+        checkpoints.generator_saver().restore(sess, prefix)
+        sr = metrics.to_uint8(sess.run(out.rgb, {lr: ex.lr}))
+    bic = [metrics.to_uint8(cv2.resize(x, (128, 128), interpolation=cv2.INTER_CUBIC))
+           for x in ex.lr]
+    gain = np.mean([metrics.psnr(s, h) - metrics.psnr(b, h) for s, b, h in zip(sr, bic, ex.hr)])
+    ssim_gain = np.mean([metrics.ssim(s, h) - metrics.ssim(b, h)
+                         for s, b, h in zip(sr, bic, ex.hr)])
+    assert gain > 0.5, gain
+    assert ssim_gain > 0.02, ssim_gain
