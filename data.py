@@ -182,17 +182,18 @@ class BatchLoader:
 
     def _draw(self, rng: np.random.Generator) -> np.ndarray:
         while True:
-            with self.lock:
-                good = [p for p in self.paths if p not in self.bad] if self.bad else self.paths
-            if not good:
-                raise DataError("every training image failed to load; see the warnings above")
-            path = good[rng.integers(len(good))]
+            with self.lock:   # self.paths holds only files not found bad yet
+                if not self.paths:
+                    raise DataError("every training image failed to load; see the warnings above")
+                path = self.paths[rng.integers(len(self.paths))]
             try:
                 img = preset_crop(read_image(path), self.preset)
                 return img if self.parsing is None else np.dstack([img, self.parsing(path)])
             except DataError as err:
                 with self.lock:
-                    self.bad.add(path)
+                    if path not in self.bad:
+                        self.bad.add(path)
+                        self.paths.remove(path)
                 warnings.warn(f"skipping {err}")
 
     def _work(self, seed: int) -> None:
