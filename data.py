@@ -33,6 +33,12 @@ class Example(NamedTuple):
     parsing: np.ndarray | None = None   # (128,128,11) float32 0..1 part maps (prior-guided)
 
 
+def take(ex: Example, n: int) -> Example:
+    """The first n examples of a stacked Example."""
+    return Example(ex.hr[:n], ex.lr[:n], tuple(e[:n] for e in ex.edges),
+                   None if ex.parsing is None else ex.parsing[:n])
+
+
 def list_images(folder: str) -> list[str]:
     """Sorted image paths in `folder`; stops with a clear message if there are none."""
     if not os.path.isdir(folder):
@@ -191,9 +197,10 @@ class BatchLoader:
                 return img if self.parsing is None else np.dstack([img, self.parsing(path)])
             except DataError as err:
                 with self.lock:
-                    if path not in self.bad:
-                        self.bad.add(path)
-                        self.paths.remove(path)
+                    if path in self.bad:   # another thread reported it already
+                        continue
+                    self.bad.add(path)
+                    self.paths.remove(path)
                 warnings.warn(f"skipping {err}")
 
     def _work(self, seed: int) -> None:

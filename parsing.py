@@ -213,7 +213,11 @@ class PartMaps:
         todo = [p for p in paths if not os.path.exists(self.cache_path(p))]
         missed = []
         for path in tqdm(todo, desc="parsing maps", unit="img", disable=not todo):
-            maps = self.compute(path)
+            try:
+                maps = self.compute(path)
+            except data.DataError as err:   # the loader skips it too
+                warnings.warn(f"skipping {err}")
+                continue
             if maps is None:
                 missed.append(os.path.basename(path))
                 maps = np.zeros((data.HR_SIZE, data.HR_SIZE, N_PARTS), np.uint8)

@@ -71,7 +71,7 @@ def generator_terms(opt, sr: model.GeneratorOutput, hr, edge_targets, parsing_ta
         terms["rgb"] = losses.l_rgb(sr.rgb, hr)
     if "l1" in opt.losses:
         terms["l1"] = losses.l_1(sr.rgb, hr)
-    if "edge" in opt.losses and any(opt.edge_blocks):
+    if "edge" in opt.losses and any(e is not None for e in sr.edges):
         terms["edge"] = losses.l_e(sr.edges, edge_targets)
     if "lc" in opt.losses:
         terms["lc"] = losses.l_lc(sr.rgb, hr)
@@ -178,6 +178,8 @@ class Trainer:
         self.best_ph = tf.placeholder(tf.float32, [])
         self.set_best = tf.assign(self.g.best_psnr, self.best_ph)
         self.images = self._image_summaries()
+        self.val_shown = data.take(val, 4)   # what the image summaries show
+        self.saved_step = None
         self.writer = tf.summary.FileWriter(os.path.join(self.run_dir, "logs"))
         self.log = open(os.path.join(self.run_dir, "loss_log.txt"), "a")
         self.sess = tf.Session(config=session_config(opt.precision, opt.gpu_ids))
@@ -226,7 +228,8 @@ class Trainer:
                for lr in data.iterate_batches(self.val.lr, self.opt.batchSize)]
         sr = np.clip(np.concatenate(srs), 0, 255)
         value = float(np.mean([psnr(s, h) for s, h in zip(sr, self.val.hr)]))
-        self.writer.add_summary(self.sess.run(self.images, feed(self.g, self.val, False)), step)
+        self.writer.add_summary(self.sess.run(self.images, feed(self.g, self.val_shown, False)),
+                                step)
         self.scalars(step, {"val/psnr": value})
         self.write_grid(step, sr[:4])
         best = float(self.sess.run(self.g.best_psnr))
@@ -257,6 +260,7 @@ class Trainer:
     def save(self, step: int) -> None:
         self.saver.save(self.sess, os.path.join(self.run_dir, checkpoints.FULL_PREFIX), step,
                         write_meta_graph=False)
+        self.saved_step = step
         self.writer.flush()
 
     def close(self) -> None:
@@ -317,12 +321,14 @@ def run_training(opt, train_paths: list[str], val: data.Example) -> int:
     tf.set_random_seed(opt.seed)
     maps = part_maps(opt, train_paths)
     graph = build_train_graph(opt)
+    latest = tf.train.latest_checkpoint(opt.run_dir) if opt.continue_train else None
+    resume_step = int(latest.rsplit("-", 1)[1]) if latest else 0
     loader = data.BatchLoader(train_paths, opt.batchSize, opt.dataset, opt.rotations,
                               not opt.no_flip, opt.canny, opt.canny_k, opt.loader_threads,
-                              seed=opt.seed + int(time.time()) % 100000, max_scale=opt.rescale,
+                              seed=opt.seed + resume_step, max_scale=opt.rescale,
                               parsing=maps)
     trainer = Trainer(opt, graph, loader, val)
-    step = start = trainer.start()
+    start = trainer.start()
     signal.signal(signal.SIGTERM, raise_interrupt)
     bar = tqdm(range(start, opt.niter), initial=start, total=opt.niter, dynamic_ncols=True)
     tic = time.time()
@@ -341,7 +347,6 @@ def run_training(opt, train_paths: list[str], val: data.Example) -> int:
                 trainer.validate(done)
             if done % opt.save_freq == 0:
                 trainer.save(done)
-        step = opt.niter
     except KeyboardInterrupt:
         print("\ninterrupted: saving")
     except NonFiniteLoss as err:
@@ -349,7 +354,8 @@ def run_training(opt, train_paths: list[str], val: data.Example) -> int:
         sys.exit(f"stopped: {err}. The last good checkpoint in {opt.run_dir} is kept; "
                  f"lower --learning_rate or check the data, then --continue_train.")
     step = int(trainer.sess.run(graph.global_step))
-    trainer.save(step)
+    if step != trainer.saved_step:
+        trainer.save(step)
     print(f"saved iteration {step} to {opt.run_dir}")
     if not os.path.exists(os.path.join(opt.run_dir, checkpoints.G_WEIGHT + ".index")):
         trainer.validate(step)
