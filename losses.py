@@ -17,9 +17,13 @@ CONTENT_TERMS = ("coarse", "parsing", "final")
 PRIOR_TERMS = ("coarse", "parsing")   # need a generator with a prior branch
 
 
+def mse(a, b):
+    return tf.reduce_mean(tf.square(a - b))
+
+
 def l_rgb(sr, hr):
     """Eq 9: MSE over RGB."""
-    return tf.reduce_mean(tf.square(sr - hr))
+    return mse(sr, hr)
 
 
 def l_1(sr, hr):
@@ -35,19 +39,19 @@ def l_mse01(images, hr):
 
 def l_parsing(maps, targets):
     """Eq 3.6: MSE between the prior branch's parsing maps and the ground-truth part maps."""
-    return tf.reduce_mean(tf.square(maps - targets))
+    return mse(maps, targets)
 
 
 def l_vgg(features_sr, features_hr):
     """Eq 3.11: MSE between the feature maps of SR and HR; the HR side is a fixed target."""
-    return tf.reduce_mean(tf.square(features_sr - tf.stop_gradient(features_hr)))
+    return mse(features_sr, tf.stop_gradient(features_hr))
 
 
 def l_e(edges, targets):
     """Eq 3 (and JEANet's edge loss, r = 4, 2, 1): sum over scales (32, 64, 128) of the MSE
     between the edge block's map and the Canny edges of HR at that scale; scales whose edge
     block is switched off are skipped."""
-    return tf.add_n([tf.reduce_mean(tf.square(e - t)) for e, t in zip(edges, targets)
+    return tf.add_n([mse(e, t) for e, t in zip(edges, targets)
                      if e is not None])
 
 
@@ -57,7 +61,7 @@ def rgb_to_yuv(x):
 
 def l_lc(sr, hr):
     """Eq 7-8: luminance-chrominance error, MSE in YUV."""
-    return tf.reduce_mean(tf.square(rgb_to_yuv(sr) - rgb_to_yuv(hr)))
+    return mse(rgb_to_yuv(sr), rgb_to_yuv(hr))
 
 
 def js_divergence(p, q):
