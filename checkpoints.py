@@ -25,6 +25,10 @@ def resolve(path: str) -> str:
         f"(for example the authors' checkpoint/CelebA) or a checkpoint prefix")
 
 
+def variable_names(prefix: str) -> set[str]:
+    return {name for name, _ in tf.train.list_variables(prefix)}
+
+
 def tail_of(prefix: str) -> str:
     """'released' if the checkpoint's last conv generator/RGB is 1x1, else 'paper' (3x3)."""
     shape = dict(tf.train.list_variables(prefix)).get("generator/RGB/w")

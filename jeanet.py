@@ -23,6 +23,7 @@ CA_REDUCTION = 16                 # CBAM's channel-MLP reduction
 SA_KERNEL = 7                     # CBAM's spatial-attention kernel
 HOURGLASS_DEPTH = 2               # choice: two halvings (16 -> 8 -> 4 px in the body)
 SHORTCUT_INIT = 0.5               # choice: alpha_k = beta_k at the start (their mean)
+EDGE_SCOPE = "Edge{}"             # edge block k's variable scope
 
 
 def batch_norm(x, training, name: str):
@@ -170,7 +171,7 @@ def generator(lr, edge_blocks=(True, True, True), adaptive_shortcuts: bool = Tru
                 x = adaptive_shortcut(shallow[size], x, k)
             edge = None
             if edge_blocks[k - 1]:
-                edge, x = model.edge_block(x, model.EDGE_KERNELS[k - 1], f"Edge{k}",
+                edge, x = model.edge_block(x, model.EDGE_KERNELS[k - 1], EDGE_SCOPE.format(k),
                                            use_prelu=True)
                 edge = 255.0 * edge   # features are ~unit scale; Canny targets are 0/255
             edges.append(edge)

@@ -15,6 +15,7 @@ EDGE_KERNELS = (5, 7, 10)
 STEP_WIDTHS = ((512, 512, 256), (512, 256, 128), (256, 128, 64))
 # Last conv: 3x3 in the paper's Table 1, 1x1 in the authors' released graph.
 TAIL_KERNEL = {"paper": 3, "released": 1}
+EDGE_SCOPE = "Step{}_edge"   # edge block k's variable scope (authors' name)
 
 
 # Collection of the scalar variables a generator wants logged to TensorBoard by train.py
@@ -89,7 +90,7 @@ def generator(lr, tail: str = "paper", edge_blocks=(True, True, True), reuse=Non
             y = conv(y, c2, f"Step{step}_2")
             skip = deconv(skip + y, c_de, f"Step{step}_de")
             if use_edge:
-                edge, x = edge_block(skip, k, f"Step{step}_edge")
+                edge, x = edge_block(skip, k, EDGE_SCOPE.format(step))
             else:
                 edge, x = None, skip
             edges.append(edge)

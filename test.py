@@ -1,5 +1,5 @@
-"""Evaluate EIPNet (paper Section 4.3) or JEANet (--model jeanet): super-resolve a folder of
-faces and score them.
+"""Evaluate EIPNet (paper Section 4.3), JEANet (--model jeanet) or the prior-guided models
+(--model prior_guided, prior_guided_gan): super-resolve a folder of faces and score them.
 
     python test.py --weight_path checkpoint/CelebA --test_path datasets/test
 
@@ -7,12 +7,13 @@ An HR image (any size but 16x16 with --input auto) is cropped with the --dataset
 degraded to 16x16 (bilinear 128->64->32->16, as in training), super-resolved and scored against
 itself, with bicubic upscaling as the baseline. A 16x16 image is LR: it is only super-resolved.
 Writes to --result_dir (default checkpoint_path/save_path/result): <stem>_SR.png,
-<stem>_bicubic.png, <stem>_edge{32,64,128}.png, <stem>_compare.png, metrics.csv (one row per
-image), summary.json and summary.md (Tables 6-9 of the paper, printed at the end).
+<stem>_bicubic.png, <stem>_edge{32,64,128}.png (<stem>_coarse.png and <stem>_parsing.png for
+the prior-guided models), <stem>_compare.png, metrics.csv (one row per image), summary.json and
+summary.md (Tables 6-9 of the paper, printed at the end). The architecture options a checkpoint
+fixes (EIPNet's tail, the edge blocks, JEANet's shortcuts) are read from it.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import functools
 import json
@@ -31,12 +32,14 @@ import checkpoints
 import data
 import generators
 import metrics
+import parsing
 from options.test_options import TestOptions
 from tf1 import session_config, tf
 
 METHODS = ("sr", "bicubic")
 NAMES = {"hr": "HR", "bicubic": "Bicubic"}   # and "sr": the model's title, see method_names
 EDGE_SIZES = (32, 64, 128)
+PANEL_TITLES = {"coarse": "coarse SR", "parsing": "parsing maps"}   # and "edge 32" etc.
 # csv metric -> the --metrics group that switches it on (in Table 6-8 order)
 METRIC_GROUP = {"psnr": "psnr", "fr_psnr": "fr", "ssim": "ssim", "fr_ssim": "fr", "vif": "vif",
                 "dist_algorithm": "tar", "dist_network": "tar", "brisque": "brisque"}
@@ -55,9 +58,9 @@ class Generator:
     """The restored generator in a graph and session of its own (inference batch norm)."""
 
     def __init__(self, opt, prefix: str):
-        resolved = argparse.Namespace(**vars(opt))
-        # EIPNet's tail read from the checkpoint (JEANet's last conv is a 3x3 'RGB' too)
-        resolved.tail = checkpoints.choose_tail(opt.tail, prefix)
+        resolved, notes = generators.trained_options(opt, prefix)
+        for note in notes:
+            print(note)
         self.build = functools.partial(generators.build, resolved)
         self.graph = tf.Graph()
         with self.graph.as_default():
@@ -68,16 +71,18 @@ class Generator:
         try:
             saver.restore(self.sess, prefix)
         except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as err:
-            raise ValueError(f"{prefix!r} does not fit a generator with --model {opt.model}, "
-                             f"--tail {resolved.tail} and --edge_blocks {opt.edge_blocks}: pass "
-                             f"the options it was trained with "
+            raise ValueError(f"{prefix!r} does not fit a generator with --model {opt.model}: "
+                             f"pass the --model it was trained with "
                              f"({err.message.splitlines()[0]})") from err
 
     def __call__(self, lr: np.ndarray) -> tuple[np.ndarray, dict]:
-        """SR (N,128,128,3) and {size: edge maps (N,size,size,1)} of the blocks that are on,
-        unclipped floats."""
+        """SR (N,128,128,3) and the model's other outputs {tag: array}, unclipped floats:
+        edge32/64/128 (N,s,s,1) of the edge blocks that are on; coarse (N,128,128,3) and
+        parsing (N,128,128,11) of the prior-guided models."""
+        priors = {"coarse": self.out.coarse, "parsing": self.out.parsing}
         fetch = {"rgb": self.out.rgb,
-                 **{s: e for s, e in zip(EDGE_SIZES, self.out.edges) if e is not None}}
+                 **{f"edge{s}": e for s, e in zip(EDGE_SIZES, self.out.edges) if e is not None},
+                 **{tag: t for tag, t in priors.items() if t is not None}}
         got = self.sess.run(fetch, {self.lr: np.asarray(lr, np.float32)})
         return got.pop("rgb"), got
 
@@ -185,11 +190,17 @@ def score_batch(samples: list[Sample], outputs: dict, wanted: list[str], opt,
     return rows
 
 
-def write_images(sample: Sample, sr: np.ndarray, bic: np.ndarray, edges: dict, out_dir: str,
+def picture(tag: str, x: np.ndarray) -> np.ndarray:
+    """uint8 image of one extra output: an edge map, the coarse SR or the parsing maps."""
+    if tag == "parsing":
+        return parsing.colorize(x)
+    return metrics.to_uint8(x[..., 0] if tag.startswith("edge") else x)
+
+
+def write_images(sample: Sample, sr: np.ndarray, bic: np.ndarray, extras: dict, out_dir: str,
                  figure: bool, row: dict, names: dict) -> None:
     stem = os.path.splitext(sample.name)[0]
-    images = {"SR": sr, "bicubic": bic,
-              **{f"edge{s}": metrics.to_uint8(e[..., 0]) for s, e in edges.items()}}
+    images = {"SR": sr, "bicubic": bic, **{tag: picture(tag, x) for tag, x in extras.items()}}
     for tag, img in images.items():
         Image.fromarray(img).save(os.path.join(out_dir, f"{stem}_{tag}.png"))
     if figure:
@@ -204,13 +215,13 @@ def scored_title(method: str, row: dict, names: dict) -> str:
 
 
 def compare_figure(sample: Sample, images: dict, row: dict, path: str, names: dict) -> None:
-    """LR | bicubic | SR | HR | edge maps of one image."""
+    """LR | bicubic | SR | HR | edge maps or coarse SR and parsing maps of one image."""
     panels = [("LR 16x16", sample.lr), (scored_title("bicubic", row, names), images["bicubic"]),
               (scored_title("sr", row, names), images["SR"])]
     if sample.hr is not None:
         panels.append((names["hr"], sample.hr))
-    panels += [(tag.replace("edge", "edge "), img) for tag, img in images.items()
-               if tag.startswith("edge")]
+    panels += [(PANEL_TITLES.get(tag, tag.replace("edge", "edge ")), img)
+               for tag, img in images.items() if tag not in ("SR", "bicubic")]
     fig = Figure(figsize=(2.2 * len(panels), 2.7))
     FigureCanvasAgg(fig)
     for k, (title, img) in enumerate(panels):
@@ -230,14 +241,14 @@ def evaluate(opt, gen: Generator, paths: list[str], wanted: list[str], out_dir: 
         for batch in data.iterate_batches(paths, opt.batchSize):
             samples = load_samples(batch, opt, skipped)
             if samples:
-                rgb, edges = gen(np.stack([s.lr for s in samples]))
+                rgb, extras = gen(np.stack([s.lr for s in samples]))
                 # scored as saved: clipped and rounded to 8 bits
                 outputs = {"sr": [metrics.to_uint8(x) for x in rgb],
                            "bicubic": [bicubic(s.lr) for s in samples]}
                 batch_rows = score_batch(samples, outputs, wanted, opt, facenet)
                 for i, (s, row) in enumerate(zip(samples, batch_rows)):
                     write_images(s, outputs["sr"][i], outputs["bicubic"][i],
-                                 {size: e[i] for size, e in edges.items()}, out_dir,
+                                 {tag: x[i] for tag, x in extras.items()}, out_dir,
                                  not opt.no_figures, row, method_names(opt.model))
                 rows += batch_rows
             bar.update(len(batch))

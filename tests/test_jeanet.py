@@ -158,7 +158,7 @@ def tensorboard_tags(run_dir) -> set:
             for event in tf.train.summary_iterator(str(path)) for v in event.summary.value}
 
 
-def test_train_then_test_end_to_end(tmp_path, train_paths, val_paths):
+def test_train_then_test_end_to_end(tmp_path, train_paths, val_paths, capsys):
     run = two_step_run("jeanet", tmp_path, train_paths, val_paths, n_train=4, batch=2)
     val = tmp_path / "val"
     assert "learning_rate: 0.0002" in (run / "opt.txt").read_text()
@@ -168,9 +168,13 @@ def test_train_then_test_end_to_end(tmp_path, train_paths, val_paths):
     assert not any("Adam" in name for name in saved)
     assert {"generator/alpha_1", "generator/beta_3", "loss/l1"} <= tensorboard_tags(run)
 
+    capsys.readouterr()
+    # ablation flags that disagree with the checkpoint: its architecture wins, with a note
     summary = test_script.main(["--model", "jeanet", "--weight_path", str(run), "--test_path",
                                 str(val), "--result_dir", str(tmp_path / "result"), "--metrics",
-                                "psnr,ssim", "--y_channel", "--no_figures"])
+                                "psnr,ssim", "--y_channel", "--no_figures",
+                                "--no_adaptive_shortcuts", "--edge_blocks", "1,1,0"])
+    assert "trained with --no_adaptive_shortcuts False" in capsys.readouterr().out
     assert summary["images"]["scored"] == 2 and summary["complexity"]["params"] == PARAMS
     assert json.loads((tmp_path / "result" / "summary.json").read_text())["model"] == "jeanet"
     assert (tmp_path / "result" / "summary.md").read_text().startswith("# JEANet evaluation")

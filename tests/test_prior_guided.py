@@ -2,6 +2,7 @@
 basic block, the landmark-to-parsing step on real faces, mask files and the cache, the per-model
 defaults, RMSProp steps lowering Eq 3.8, a GAN step with L_vgg, and train.py + test.py."""
 import json
+import os
 
 import cv2
 import numpy as np
@@ -211,9 +212,17 @@ def test_train_then_test_end_to_end(tmp_path, train_paths, val_paths):
     assert not any("RMSProp" in name for name in saved)
 
     argv = ["--model", "prior_guided", "--weight_path", str(run), "--test_path", str(val),
-            "--result_dir", str(tmp_path / "result"), "--metrics", "psnr", "--no_figures"]
+            "--result_dir", str(tmp_path / "result"), "--metrics", "psnr"]
     summary = test_script.main(argv)
     assert summary["images"]["scored"] == 1 and summary["complexity"]["params"] == PARAMS
     assert summary["complexity"]["gmacs"] == pytest.approx(GMACS, abs=1e-3)
     assert json.loads((tmp_path / "result" / "summary.json").read_text())["model"] == "prior_guided"
     assert (tmp_path / "result" / "summary.md").read_text().startswith("# Prior-guided evaluation")
+    stem = os.path.splitext(os.path.basename(val_paths[0]))[0]
+    coarse = data.read_image(str(tmp_path / "result" / f"{stem}_coarse.png"))
+    picture = data.read_image(str(tmp_path / "result" / f"{stem}_parsing.png"))
+    assert coarse.shape == picture.shape == (128, 128, 3)
+    # every pixel of the parsing picture is one class's palette colour
+    assert {tuple(p) for p in picture.reshape(-1, 3)} <= {tuple(c) for c in parsing.PALETTE}
+    assert (tmp_path / "result" / f"{stem}_compare.png").is_file()
+    assert not list((tmp_path / "result").glob("*_edge*.png"))

@@ -57,17 +57,20 @@ def faces_dir(tmp_path_factory) -> Path:
     return copy_faces([val_path(n) for n in FACES], tmp_path_factory.mktemp("faces"))
 
 
-@pytest.fixture(scope="module")
-def our_weights(tmp_path_factory) -> Path:
+def save_generator(folder: Path, edge_blocks=(True, True, True)) -> Path:
     """A randomly initialised generator with the paper's 3x3 tail, saved as we release it."""
-    folder = tmp_path_factory.mktemp("ours")
     with tf.Graph().as_default():
-        model.generator(tf.placeholder(tf.float32, [None, 16, 16, 3]), tail="paper")
+        model.generator(tf.placeholder(tf.float32, [None, 16, 16, 3]), "paper", edge_blocks)
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             checkpoints.generator_saver().save(sess, str(folder / checkpoints.G_WEIGHT),
                                                write_meta_graph=False, write_state=False)
     return folder
+
+
+@pytest.fixture(scope="module")
+def our_weights(tmp_path_factory) -> Path:
+    return save_generator(tmp_path_factory.mktemp("ours"))
 
 
 @pytest.fixture(scope="module")
@@ -207,13 +210,28 @@ def test_clear_errors(our_weights, faces_dir, tmp_path):
     empty.mkdir()
     with pytest.raises(SystemExit, match="no images.*empty"):
         run(tmp_path, empty, our_weights)
-    with pytest.raises(SystemExit, match="--edge_blocks"):
-        run(tmp_path, faces_dir, our_weights, "--edge_blocks", "1,0,1")
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "a.jpg").write_bytes(b"garbage")
     with pytest.raises(SystemExit, match="no readable image"):
         run(tmp_path, broken, our_weights, "--metrics", "psnr")
+
+
+def test_architecture_read_from_the_checkpoint(faces_dir, tmp_path, capsys):
+    """An ablation checkpoint (no 64 px edge block) runs without flags; a disagreeing flag is
+    overridden with a note, so the graph always matches the weights."""
+    weights = save_generator(tmp_path / "ablation", edge_blocks=(True, False, True))
+    summary, out = run(tmp_path, faces_dir, weights, "--metrics", "psnr", "--no_figures",
+                       "--tail", "released")
+    printed = capsys.readouterr().out
+    assert "trained with --edge_blocks [1, 0, 1]; using that, not [1, 1, 1]" in printed
+    assert "trained with --tail paper; using that, not released" in printed
+    name = FACES[0]
+    assert (out / f"{name}_edge32.png").is_file() and (out / f"{name}_edge128.png").is_file()
+    assert not (out / f"{name}_edge64.png").exists()
+    saved = tf.train.list_variables(str(weights / checkpoints.G_WEIGHT))
+    assert summary["complexity"]["params"] == sum(np.prod(shape) for _, shape in saved)
+    assert summary["metrics"]["psnr"]["n"] == len(FACES)
 
 
 def test_fps_at_batch_1_and_16():
