@@ -28,8 +28,6 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 Box = tuple[int, int, int, int]   # (top, right, bottom, left), face_recognition's order
 # HOG upsampling for 128 px faces: 1 finds 352/354 lfw128/val faces, 2 finds 351 at 4x the time.
 FACE_UPSAMPLE = 1
-TAR_ALGORITHM = (0.5, 0.6)   # face_recognition Euclidean distance thresholds d (Eq 12)
-TAR_NETWORK = (0.02, 0.04)   # FaceNet squared-L2 thresholds d (Eq 12)
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:

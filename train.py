@@ -63,6 +63,12 @@ def placeholders():
     return lr, hr, edges, maps
 
 
+def on_pair(net, sr, hr, name: str) -> list:
+    """[net(sr), net(hr)] from one call: a frozen graph (FaceNet) is imported once, not once
+    per side with its ~90 MB of constants."""
+    return tf.split(net(tf.concat([sr, hr], 0), name), 2)
+
+
 def generator_terms(opt, sr: model.GeneratorOutput, hr, edge_targets, parsing_targets) -> dict:
     """The enabled non-adversarial terms of Eq 11 (EIPNet), Eq 6-8 (JEANet) or Eq 3.8 and
     L_vgg of Eq 3.10 (the prior-guided models)."""
@@ -77,8 +83,7 @@ def generator_terms(opt, sr: model.GeneratorOutput, hr, edge_targets, parsing_ta
         terms["lc"] = losses.l_lc(sr.rgb, hr)
     if "id" in opt.losses:
         facenet = IdentityNet(opt.facenet_graph, opt.id_vector)
-        terms["id"] = losses.l_id(facenet(sr.rgb, "facenet_sr"), facenet(hr, "facenet_hr"),
-                                  opt.id_scale)
+        terms["id"] = losses.l_id(*on_pair(facenet, sr.rgb, hr, "facenet"), opt.id_scale)
     if "coarse" in opt.losses:
         terms["coarse"] = losses.l_mse01(sr.coarse, hr)
     if "parsing" in opt.losses:
@@ -87,7 +92,7 @@ def generator_terms(opt, sr: model.GeneratorOutput, hr, edge_targets, parsing_ta
         terms["final"] = losses.l_mse01(sr.rgb, hr)
     if "vgg" in opt.losses:
         features = perceptual.feature_network(opt.vgg19_weights, opt.facenet_graph)
-        terms["vgg"] = losses.l_vgg(features(sr.rgb, "features_sr"), features(hr, "features_hr"))
+        terms["vgg"] = losses.l_vgg(*on_pair(features, sr.rgb, hr, "features"))
     return terms
 
 
@@ -208,7 +213,7 @@ class Trainer:
 
     def step(self, step: int) -> dict:
         g, opt = self.g, self.opt
-        gan = g.train_d is not None and (opt.gan_from_start or step >= opt.gan_start)
+        gan = g.train_d is not None and step >= opt.gan_start
         if gan:
             for _ in range(opt.D_steps_per_G):
                 d_loss, _ = self.sess.run([g.d_loss, g.train_d], feed(g, self.loader.next()))

@@ -16,9 +16,9 @@ class TestOptions(BaseOptions):
         parser.add_argument("--y_channel", action="store_true",
                             help="PSNR/SSIM on the Y channel of YCbCr (JEANet protocol)")
         parser.add_argument("--tar_algorithm", type=float, nargs="+", default=[0.5, 0.6],
-                            help="face_recognition distance thresholds d")
+                            help="face_recognition Euclidean distance thresholds d (Eq 12)")
         parser.add_argument("--tar_network", type=float, nargs="+", default=[0.02, 0.04],
-                            help="FaceNet squared-L2 thresholds d")
+                            help="FaceNet squared-L2 thresholds d (Eq 12)")
         parser.add_argument("--no_figures", action="store_true", help="skip comparison figures")
         parser.add_argument("--fps", action="store_true",
                             help="measure FPS at batch 1 and 16 for the complexity table")

@@ -32,9 +32,8 @@ class TrainOptions(BaseOptions):
                             help="iterations at which the learning rate is halved")
         parser.add_argument("--niter", type=int, default=1_320_000, help="total iterations")
         parser.add_argument("--gan_start", type=int, default=1_200_000,
-                            help="iteration at which the adversarial loss joins (paper)")
-        parser.add_argument("--gan_from_start", action="store_true",
-                            help="adversarial loss from step 0, as the authors' code")
+                            help="iteration at which the adversarial loss joins (paper; "
+                                 "the authors' code: 0)")
         parser.add_argument("--D_steps_per_G", type=int, default=1)
         # loss terms (Eq 11)
         parser.add_argument("--losses", type=str_list, default=["rgb", "edge", "lc", "id", "ad"],

@@ -14,6 +14,7 @@ import data
 import metrics
 import model
 from conftest import LFW, identity_of
+from options.test_options import TestOptions
 
 # six people, one photo each; Jon_Stewart_0001 is one of the two val faces HOG misses
 PEOPLE = ["Abraham_Foxman_0001", "Aby_Har-Even_0001", "Ahmad_Masood_0001",
@@ -143,7 +144,7 @@ def test_tar_algorithm_same_face_and_other_person(faces):
     boxes = [metrics.face_box(h) for h in hrs]
     same = [metrics.algorithm_distance(h, h, b) for h, b in zip(hrs, boxes)]
     other = [metrics.algorithm_distance(o, h, b) for o, h, b in zip(others, hrs, boxes)]
-    for d in metrics.TAR_ALGORITHM:
+    for d in TestOptions().parse([], verbose=False).tar_algorithm:
         assert metrics.tar(same, d) == 1.0
         assert metrics.tar(other, d) == 0.0
     assert max(same) < 1e-6 and min(other) > 0.6
@@ -155,7 +156,7 @@ def test_tar_network_same_face_and_other_person(faces, facenet):
     assert np.linalg.norm(vectors, axis=1) == pytest.approx(np.ones(len(hrs)), abs=1e-5)
     same = metrics.squared_distances(facenet(hrs[::-1])[::-1], vectors)  # other batches
     other = metrics.squared_distances(np.roll(vectors, 1, axis=0), vectors)
-    for d in metrics.TAR_NETWORK:
+    for d in TestOptions().parse([], verbose=False).tar_network:
         assert metrics.tar(same, d) == 1.0
         assert metrics.tar(other, d) == 0.0
     assert max(same) < 1e-6 and min(other) > 0.5
