@@ -25,22 +25,14 @@ def resolve(path: str) -> str:
         f"(for example the authors' checkpoint/CelebA) or a checkpoint prefix")
 
 
-def variable_names(prefix: str) -> set[str]:
-    return {name for name, _ in tf.train.list_variables(prefix)}
+def variable_shapes(prefix: str) -> dict[str, list[int]]:
+    return dict(tf.train.list_variables(prefix))
 
 
-def tail_of(prefix: str) -> str:
-    """'released' if the checkpoint's last conv generator/RGB is 1x1, else 'paper' (3x3)."""
-    shape = dict(tf.train.list_variables(prefix)).get("generator/RGB/w")
-    if shape is None:
-        raise ValueError(f"{prefix!r} holds no EIPNet generator (no generator/RGB/w)")
-    return "released" if shape[0] == 1 else "paper"
-
-
-def choose_tail(option: str, prefix: str | None) -> str:
-    if option != "auto":
-        return option
-    return tail_of(prefix) if prefix else "paper"
+def tail_of(shapes: dict[str, list[int]]) -> str:
+    """'released' if a checkpoint's last conv generator/RGB is 1x1, else 'paper' (3x3);
+    KeyError if it has none."""
+    return "released" if shapes["generator/RGB/w"][0] == 1 else "paper"
 
 
 def generator_saver(max_to_keep: int = 1) -> tf.train.Saver:

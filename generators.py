@@ -16,7 +16,7 @@ def _eipnet_d(images, training, reuse) -> tf.Tensor:
     return model.discriminator(images, reuse)   # no batch norm: `training` changes nothing
 
 
-def _no_options(prefix: str) -> dict:
+def _no_options(shapes: dict) -> dict:
     return {}
 
 
@@ -25,32 +25,32 @@ class Generator(NamedTuple):
     build: Callable[..., model.GeneratorOutput]   # (lr, opt, training, reuse)
     discriminator: Callable[..., tf.Tensor] = _eipnet_d   # (images, training, reuse) -> logits
     priors: bool = False                          # outputs coarse SR and parsing maps
-    # (checkpoint prefix) -> the architecture options its variables fix, {option: value}
-    architecture: Callable[[str], dict] = _no_options
+    # a checkpoint's {variable: shape} -> the architecture options it fixes, {option: value}
+    architecture: Callable[[dict], dict] = _no_options
 
 
 def edge_flags(opt) -> list[bool]:
     return [bool(b) for b in opt.edge_blocks]
 
 
-def _edge_blocks_in(names: set[str], scope: str) -> list[int]:
-    return [int(f"generator/{scope.format(k)}/w" in names) for k in (1, 2, 3)]
+def _edge_blocks_in(shapes: dict, scope: str) -> list[int]:
+    return [int(f"generator/{scope.format(k)}/w" in shapes) for k in (1, 2, 3)]
 
 
-def _eipnet_architecture(prefix: str) -> dict:
-    return {"tail": checkpoints.tail_of(prefix),
-            "edge_blocks": _edge_blocks_in(checkpoints.variable_names(prefix), model.EDGE_SCOPE)}
+def _eipnet_architecture(shapes: dict) -> dict:
+    return {"tail": checkpoints.tail_of(shapes),
+            "edge_blocks": _edge_blocks_in(shapes, model.EDGE_SCOPE)}
 
 
-def _jeanet_architecture(prefix: str) -> dict:
-    names = checkpoints.variable_names(prefix)
-    return {"edge_blocks": _edge_blocks_in(names, jeanet.EDGE_SCOPE),
-            "no_adaptive_shortcuts": "generator/alpha_1" not in names}
+def _jeanet_architecture(shapes: dict) -> dict:
+    return {"edge_blocks": _edge_blocks_in(shapes, jeanet.EDGE_SCOPE),
+            "no_adaptive_shortcuts": "generator/alpha_1" not in shapes}
 
 
 def _eipnet(lr, opt, training, reuse) -> model.GeneratorOutput:
     # no batch norm: `training` changes nothing
-    return model.generator(lr, checkpoints.choose_tail(opt.tail, None), edge_flags(opt), reuse)
+    tail = "paper" if opt.tail == "auto" else opt.tail   # auto: test.py reads the checkpoint's
+    return model.generator(lr, tail, edge_flags(opt), reuse)
 
 
 def _jeanet(lr, opt, training, reuse) -> model.GeneratorOutput:
@@ -79,12 +79,27 @@ def build(opt, lr, training=False, reuse=None) -> model.GeneratorOutput:
     return GENERATORS[opt.model].build(lr, opt, training, reuse)
 
 
+def as_flag(option: str, value) -> str:
+    """An option's value as it reads on the command line."""
+    if isinstance(value, bool):
+        return f"--{option}" if value else f"no --{option}"
+    if isinstance(value, list):
+        value = ",".join(map(str, value))
+    return f"--{option} {value}"
+
+
 def trained_options(opt, prefix: str) -> tuple[argparse.Namespace, list[str]]:
     """A copy of opt with the architecture options that the checkpoint at `prefix` fixes
     (EIPNet's tail, the edge blocks, JEANet's shortcuts), so that an ablation checkpoint is
-    never run through the full graph; and a note for each option the user set otherwise."""
-    found = GENERATORS[opt.model].architecture(prefix)
-    notes = [f"note: {prefix} was trained with --{k} {v}; using that, not {getattr(opt, k)}"
+    never run through the full graph; and a note for each option whose value (given or
+    default) the checkpoint overrides. ValueError if the checkpoint is not of opt.model."""
+    try:
+        found = GENERATORS[opt.model].architecture(checkpoints.variable_shapes(prefix))
+    except KeyError as err:
+        raise ValueError(f"{prefix!r} holds no {GENERATORS[opt.model].title} generator (no "
+                         f"{err}): pass the --model it was trained with") from err
+    notes = [f"note: {prefix} was trained with {as_flag(k, v)}: using that, not "
+             f"{as_flag(k, getattr(opt, k))}"
              for k, v in found.items() if getattr(opt, k) not in (v, "auto")]
     return argparse.Namespace(**{**vars(opt), **found}), notes
 

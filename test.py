@@ -59,8 +59,6 @@ class Generator:
 
     def __init__(self, opt, prefix: str):
         resolved, notes = generators.trained_options(opt, prefix)
-        for note in notes:
-            print(note)
         self.build = functools.partial(generators.build, resolved)
         self.graph = tf.Graph()
         with self.graph.as_default():
@@ -74,6 +72,8 @@ class Generator:
             raise ValueError(f"{prefix!r} does not fit a generator with --model {opt.model}: "
                              f"pass the --model it was trained with "
                              f"({err.message.splitlines()[0]})") from err
+        for note in notes:   # only once the weights fit
+            print(note)
 
     def __call__(self, lr: np.ndarray) -> tuple[np.ndarray, dict]:
         """SR (N,128,128,3) and the model's other outputs {tag: array}, unclipped floats:

@@ -34,12 +34,14 @@ class BaseOptions:
                                  "(see train_options.py)")
         parser.add_argument("--tail", default="auto", choices=["auto", "paper", "released"],
                             help="EIPNet's last conv: 3x3 (paper Table 1) or 1x1 (authors' "
-                                 "released weights); auto = read it from the checkpoint, else "
-                                 "paper")
+                                 "released weights); auto = paper when training. test.py reads "
+                                 "this and the two ablation options from the checkpoint")
         parser.add_argument("--edge_blocks", type=int_list, default=[1, 1, 1],
-                            help="edge block on (1) / off (0) at 32,64,128 px (ablation)")
+                            help="edge block on (1) / off (0) at 32,64,128 px (ablation, "
+                                 "training)")
         parser.add_argument("--no_adaptive_shortcuts", action="store_true",
-                            help="JEANet without its adaptive shortcuts alpha_k, beta_k (ablation)")
+                            help="JEANet without its adaptive shortcuts alpha_k, beta_k "
+                                 "(ablation, training)")
         # input
         parser.add_argument("--batchSize", type=int, default=16, help="input batch size")
         parser.add_argument("--dataset", default="aligned", choices=["celeba", "vggface2", "aligned"],

@@ -174,7 +174,9 @@ def test_train_then_test_end_to_end(tmp_path, train_paths, val_paths, capsys):
                                 str(val), "--result_dir", str(tmp_path / "result"), "--metrics",
                                 "psnr,ssim", "--y_channel", "--no_figures",
                                 "--no_adaptive_shortcuts", "--edge_blocks", "1,1,0"])
-    assert "trained with --no_adaptive_shortcuts False" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "trained with no --no_adaptive_shortcuts: using that, not --no_adaptive_shortcuts" \
+        in printed and "trained with --edge_blocks 1,1,1" in printed
     assert summary["images"]["scored"] == 2 and summary["complexity"]["params"] == PARAMS
     assert json.loads((tmp_path / "result" / "summary.json").read_text())["model"] == "jeanet"
     assert (tmp_path / "result" / "summary.md").read_text().startswith("# JEANet evaluation")

@@ -18,7 +18,7 @@ def test_shipped_checkpoint_beats_bicubic(graph, val_paths):
     assert prefix.endswith("G_weight.ckpt")
     _, ex = data.load_eval_set(val_paths[::30])            # 12 faces across the split
     lr = tf.placeholder(tf.float32, [None, 16, 16, 3])
-    out = model.generator(lr, checkpoints.choose_tail("auto", prefix))
+    out = model.generator(lr, checkpoints.tail_of(checkpoints.variable_shapes(prefix)))
     with tf.Session() as sess:
         checkpoints.generator_saver().restore(sess, prefix)
         sr = metrics.to_uint8(sess.run(out.rgb, {lr: ex.lr}))

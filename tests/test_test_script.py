@@ -131,7 +131,9 @@ def test_official_summary_matches_csv(official_run, capsys):
     assert means["psnr"]["n"] == 4 and means["fr_psnr"]["n"] == means["fr_ssim"]["n"] == 3
     assert summary["images"] == {"total": 4, "scored": 4, "lr_only": 0, "skipped": [],
                                  "no_face": 1}
-    for kind, thresholds in (("algorithm", [0.5, 0.6]), ("network", [0.02, 0.04])):
+    defaults = TestOptions().parse([], verbose=False)
+    for kind, thresholds in (("algorithm", defaults.tar_algorithm),
+                             ("network", defaults.tar_network)):
         assert [t["threshold"] for t in summary["tar"][kind]] == thresholds
         for t in summary["tar"][kind]:
             assert t["sr"] == np.mean(np.array(values(f"dist_{kind}_sr")) < t["threshold"])
@@ -202,7 +204,7 @@ def test_corrupt_and_grayscale_files(our_weights, tmp_path, capsys):
     assert rows["gray.png"]["face_box"] != ""   # the face is still found in gray
 
 
-def test_clear_errors(our_weights, faces_dir, tmp_path):
+def test_clear_errors(our_weights, faces_dir, tmp_path, capsys):
     missing = tmp_path / "no_such_weights"
     with pytest.raises(SystemExit, match="no_such_weights.*--weight_path"):
         run(tmp_path, faces_dir, missing)
@@ -210,6 +212,9 @@ def test_clear_errors(our_weights, faces_dir, tmp_path):
     empty.mkdir()
     with pytest.raises(SystemExit, match="no images.*empty"):
         run(tmp_path, empty, our_weights)
+    with pytest.raises(SystemExit, match="--model jeanet: pass the --model it was trained"):
+        run(tmp_path, faces_dir, our_weights, "--model", "jeanet")
+    assert "note:" not in capsys.readouterr().out   # no architecture notes for a wrong model
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "a.jpg").write_bytes(b"garbage")
@@ -224,8 +229,8 @@ def test_architecture_read_from_the_checkpoint(faces_dir, tmp_path, capsys):
     summary, out = run(tmp_path, faces_dir, weights, "--metrics", "psnr", "--no_figures",
                        "--tail", "released")
     printed = capsys.readouterr().out
-    assert "trained with --edge_blocks [1, 0, 1]; using that, not [1, 1, 1]" in printed
-    assert "trained with --tail paper; using that, not released" in printed
+    assert "trained with --edge_blocks 1,0,1: using that, not --edge_blocks 1,1,1" in printed
+    assert "trained with --tail paper: using that, not --tail released" in printed
     name = FACES[0]
     assert (out / f"{name}_edge32.png").is_file() and (out / f"{name}_edge128.png").is_file()
     assert not (out / f"{name}_edge64.png").exists()
