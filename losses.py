@@ -34,7 +34,7 @@ def l_1(sr, hr):
 def l_mse01(images, hr):
     """Eq 3.5 (coarse SR) and Eq 3.7 (final SR): MSE with both images scaled to 0..1, the scale
     of the parsing maps, so that the unweighted sum of Eq 3.8 does not drown Eq 3.6."""
-    return l_rgb(images / 255.0, hr / 255.0)
+    return mse(images / 255.0, hr / 255.0)
 
 
 def l_parsing(maps, targets):

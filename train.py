@@ -202,9 +202,9 @@ class Trainer:
                                                                 tf.uint8), max_outputs=n)
                                  for name, x in shown])
 
-    def start(self) -> int:
-        latest = tf.train.latest_checkpoint(self.run_dir)
-        if self.opt.continue_train:
+    def start(self, latest: str | None) -> int:
+        """Restore the full checkpoint `latest` (--continue_train) or initialise; the step."""
+        if latest:
             self.saver.restore(self.sess, latest)
             print(f"resumed from {latest}")
         else:
@@ -333,7 +333,7 @@ def run_training(opt, train_paths: list[str], val: data.Example) -> int:
                               seed=opt.seed + resume_step, max_scale=opt.rescale,
                               parsing=maps)
     trainer = Trainer(opt, graph, loader, val)
-    start = trainer.start()
+    start = trainer.start(latest)
     signal.signal(signal.SIGTERM, raise_interrupt)
     bar = tqdm(range(start, opt.niter), initial=start, total=opt.niter, dynamic_ncols=True)
     tic = time.time()
