@@ -1,23 +1,32 @@
-"""Finding, inspecting and restoring generator checkpoints (ours and the authors')."""
+"""Finding, inspecting, restoring and safely writing checkpoints (ours and the authors')."""
 from __future__ import annotations
 
+import glob
 import os
+import re
+import signal
+from contextlib import contextmanager
 
 from tf1 import tf
 
 G_WEIGHT = "G_weight.ckpt"   # generator-only release checkpoint, the authors' file name
 FULL_PREFIX = "model.ckpt"   # full training state (G, D, optimiser slots, global step)
+STAGED = ".next"             # G_WEIGHT + STAGED: a new G_WEIGHT written in full before it moves
+FULL_INDEX = re.compile(re.escape(FULL_PREFIX) + r"-(\d+)\.index")
+# what marks a folder as holding a run, so that a new run never writes over it
+RUN_FILE = re.compile(re.escape(FULL_PREFIX) + r"-\d+\.|" + re.escape(G_WEIGHT) +
+                      r"|opt\.txt$|checkpoint$")
 
 
 def resolve(path: str) -> str:
-    """A checkpoint prefix from a folder (its G_weight.ckpt, else its latest checkpoint) or a
-    prefix; raises FileNotFoundError naming the path and the fix."""
+    """A checkpoint prefix from a folder (its G_weight.ckpt, else its newest full checkpoint)
+    or a prefix; raises FileNotFoundError naming the path and the fix."""
     if os.path.isdir(path):
         if os.path.exists(os.path.join(path, G_WEIGHT + ".index")):
             return os.path.join(path, G_WEIGHT)
-        latest = tf.train.latest_checkpoint(path)
-        if latest:
-            return latest
+        full = full_checkpoints(path)
+        if full:
+            return full[0]
     elif os.path.exists(path + ".index"):
         return path
     raise FileNotFoundError(
@@ -39,3 +48,120 @@ def generator_saver(max_to_keep: int = 1) -> tf.train.Saver:
     """The generator's weights and its batch-norm moving averages (JEANet), no optimiser slots."""
     moving = tf.get_collection(tf.GraphKeys.MOVING_AVERAGE_VARIABLES, "generator")
     return tf.train.Saver(tf.trainable_variables("generator") + moving, max_to_keep=max_to_keep)
+
+
+def first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def damage(prefix: str) -> str | None:
+    """None if the checkpoint at `prefix` reads completely (its index, and every tensor in its
+    data file, checksums included); else what is wrong, naming the file."""
+    try:
+        reader = tf.train.NewCheckpointReader(prefix)
+    except Exception as err:   # TF raises a bare OpError for an index that is not an sstable
+        return f"{prefix}.index is missing or damaged ({first_line(err)})"
+    data = sorted(glob.glob(glob.escape(prefix) + ".data-*")) or [f"{prefix}.data-00000-of-00001"]
+    try:
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except Exception as err:   # a short data file raises IndexError, a bad checksum DataLoss
+        return f"{', '.join(data)} is missing or damaged ({first_line(err)})"
+    return None
+
+
+def full_checkpoints(run_dir: str) -> list[str]:
+    """Prefixes of the full checkpoints that have an index in `run_dir`, newest first. Read
+    from the files, not the `checkpoint` index, which may be damaged or point elsewhere."""
+    names = os.listdir(run_dir) if os.path.isdir(run_dir) else []
+    steps = [int(m[1]) for m in map(FULL_INDEX.fullmatch, names) if m]
+    return [os.path.join(run_dir, f"{FULL_PREFIX}-{s}") for s in sorted(steps, reverse=True)]
+
+
+def newest_complete(run_dir: str) -> tuple[str | None, list[str]]:
+    """The newest full checkpoint in `run_dir` that reads completely, and what is wrong with
+    each newer one."""
+    damaged = []
+    for prefix in full_checkpoints(run_dir):
+        problem = damage(prefix)
+        if problem is None:
+            return prefix, damaged
+        damaged.append(problem)
+    return None, damaged
+
+
+def run_files(run_dir: str) -> list[str]:
+    """The files in `run_dir` that a new run would overwrite: checkpoints of any kind (however
+    damaged), the `checkpoint` index and opt.txt."""
+    if not os.path.isdir(run_dir):
+        return []
+    return sorted(f for f in os.listdir(run_dir) if RUN_FILE.match(f))
+
+
+def step_of(prefix: str) -> int:
+    return int(prefix.rsplit("-", 1)[1])
+
+
+def is_leftover(name: str, run_dir: str) -> bool:
+    """What a kill during a save leaves: TensorFlow's temporary files, or a data file whose
+    index was never written (of a full checkpoint or of a staged G_weight)."""
+    if ".tempstate" in name or name.startswith("checkpoint.tmp"):
+        return True
+    prefix, sep, _ = name.partition(".data-")
+    ours = re.fullmatch(re.escape(FULL_PREFIX) + r"-\d+", prefix) or prefix == G_WEIGHT + STAGED
+    return bool(sep and ours and not os.path.exists(os.path.join(run_dir, prefix + ".index")))
+
+
+def tidy(run_dir: str, resume: str | None, max_to_keep: int) -> tuple[list[str], list[str]]:
+    """Before a resume: finish a G_weight move a kill cut short, delete leftovers of killed saves
+    and the full checkpoints older than the newest `max_to_keep` up to `resume` (a run that
+    was never resumed would have deleted them). Returns (the full checkpoints kept, oldest
+    first; what was deleted or moved, one note each)."""
+    notes = []
+    if finish_move(os.path.join(run_dir, G_WEIGHT + STAGED), os.path.join(run_dir, G_WEIGHT)):
+        notes.append(f"finished moving the new {G_WEIGHT} into place")
+    kept = [p for p in full_checkpoints(run_dir) if resume and step_of(p) <= step_of(resume)]
+    surplus = [f for p in kept[max_to_keep:] for f in glob.glob(glob.escape(p) + ".*")]
+    for name in sorted(os.listdir(run_dir)):
+        path = os.path.join(run_dir, name)
+        if path in surplus or is_leftover(name, run_dir):
+            os.remove(path)
+            notes.append(f"removed {path}")
+    return kept[:max_to_keep][::-1], notes
+
+
+def finish_move(staged: str, prefix: str) -> bool:
+    """Move the complete checkpoint `staged` (TensorFlow writes its index last) over `prefix`:
+    data files first, then the index. Also finishes a move that was cut short."""
+    if not os.path.exists(staged + ".index"):
+        return False
+    for data in glob.glob(glob.escape(staged) + ".data-*"):
+        os.replace(data, prefix + data[len(staged):])
+    os.replace(staged + ".index", prefix + ".index")
+    return True
+
+
+@contextmanager
+def signals_deferred():
+    """Hold SIGINT and SIGTERM back until the block is done, so a move is never cut short
+    by Ctrl-C (Python runs signal handlers in the main thread, between any two lines)."""
+    held = []
+    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum))
+                for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in held:
+            signal.raise_signal(s)
+
+
+def replace_checkpoint(saver: tf.train.Saver, sess: tf.Session, prefix: str) -> None:
+    """Save to a staged prefix, then move it over `prefix`: `prefix` is never a mix of an old
+    index and new data, which TensorFlow's in-place save leaves if killed between its renames
+    (a kill during the move is finished by `tidy`)."""
+    staged = prefix + STAGED
+    saver.save(sess, staged, write_meta_graph=False, write_state=False)
+    with signals_deferred():
+        finish_move(staged, prefix)

@@ -11,11 +11,12 @@ checkpoint/NAME/parsing/.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import time
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 import cv2
 import numpy as np
@@ -172,13 +173,30 @@ class NonFiniteLoss(RuntimeError):
     pass
 
 
+class ResumeError(RuntimeError):
+    """A complete checkpoint that does not fit the graph of these options."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM; the run saves, then exits with 128 + the signal's number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 class Trainer:
     """Owns the session, loader, savers and logs of one run folder."""
 
     def __init__(self, opt, graph: TrainGraph, loader: data.BatchLoader, val: data.Example):
         self.opt, self.g, self.loader, self.val = opt, graph, loader, val
         self.run_dir = opt.run_dir
-        self.saver = tf.train.Saver(tf.global_variables(), max_to_keep=opt.max_to_keep)
+        # relative paths in the `checkpoint` index, so the run folder can be moved
+        self.saver = tf.train.Saver(tf.global_variables(), max_to_keep=opt.max_to_keep,
+                                    save_relative_paths=True)
+        self.finite = tf.reduce_all([tf.reduce_all(tf.is_finite(v))
+                                     for v in tf.global_variables() if v.dtype.is_floating])
+        self.last_step = None    # (feed, loss tensors) of the last generator step
         self.g_saver = checkpoints.generator_saver()
         self.best_ph = tf.placeholder(tf.float32, [])
         self.set_best = tf.assign(self.g.best_psnr, self.best_ph)
@@ -202,14 +220,23 @@ class Trainer:
                                                                 tf.uint8), max_outputs=n)
                                  for name, x in shown])
 
-    def start(self, latest: str | None) -> int:
-        """Restore the full checkpoint `latest` (--continue_train) or initialise; the step."""
-        if latest:
-            self.saver.restore(self.sess, latest)
-            print(f"resumed from {latest}")
-        else:
+    def start(self, resume: str | None, kept: list[str]) -> int:
+        """Restore the full checkpoint `resume` (--continue_train) or initialise; the step.
+        `kept`: the full checkpoints on disk (oldest first) that --max_to_keep counts."""
+        if not resume:
             self.sess.run(tf.global_variables_initializer())
-        return int(self.sess.run(self.g.global_step))
+            return 0
+        try:
+            self.saver.restore(self.sess, resume)
+        except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as err:
+            raise ResumeError(f"{resume} does not fit this model: resume with the --model and "
+                              f"--losses it was trained with ({checkpoints.first_line(err)})"
+                              ) from err
+        self.saver.recover_last_checkpoints(kept)
+        self.saved_step = int(self.sess.run(self.g.global_step))
+        print(f"resumed from {resume}")
+        self.write_log(f"resumed from iteration {self.saved_step} ({os.path.basename(resume)})")
+        return self.saved_step
 
     def step(self, step: int) -> dict:
         g, opt = self.g, self.opt
@@ -219,13 +246,27 @@ class Trainer:
                 d_loss, _ = self.sess.run([g.d_loss, g.train_d], feed(g, self.loader.next()))
         terms, total, train = ((g.terms_gan, g.total_gan, g.train_g_gan) if gan
                                else (g.terms, g.total, g.train_g))
-        values, total_value, _ = self.sess.run([terms, total, train], feed(g, self.loader.next()))
+        batch = feed(g, self.loader.next())
+        self.last_step = (batch, [total, g.d_loss] if gan else [total])
+        values, total_value, _ = self.sess.run([terms, total, train], batch)
         values["total"] = total_value
         if gan:
             values["D"] = d_loss
         if not all(np.isfinite(v) for v in values.values()):
-            raise NonFiniteLoss(f"non-finite loss at iteration {step}: {values}")
+            raise NonFiniteLoss(f"non-finite loss at iteration {step + 1}: {values}")
         return values
+
+    def ensure_finite(self, step: int) -> None:
+        """NonFiniteLoss unless every variable, and the loss of the updated weights on the last
+        batch, is finite: the loss a step reports is that of the weights before its update, and
+        an update can leave finite weights whose next loss is NaN."""
+        if self.last_step is None:   # nothing changed since the start
+            return
+        batch, loss = self.last_step
+        finite, values = self.sess.run([self.finite, loss], batch)
+        if not (finite and np.all(np.isfinite(values))):
+            raise NonFiniteLoss(f"non-finite weights or loss after iteration {step}, "
+                                f"which was not saved")
 
     def validate(self, step: int) -> float:
         """PSNR of the generator on the fixed validation set; keeps the best as G_weight.ckpt."""
@@ -239,9 +280,10 @@ class Trainer:
         self.write_grid(step, sr[:4])
         best = float(self.sess.run(self.g.best_psnr))
         if value > best:
+            self.ensure_finite(step)
             self.sess.run(self.set_best, {self.best_ph: value})
-            self.g_saver.save(self.sess, os.path.join(self.run_dir, checkpoints.G_WEIGHT),
-                              write_meta_graph=False, write_state=False)
+            checkpoints.replace_checkpoint(self.g_saver, self.sess,
+                                           os.path.join(self.run_dir, checkpoints.G_WEIGHT))
         self.write_log(f"val step {step}: psnr {value:.3f} dB (best {max(value, best):.3f})")
         return value
 
@@ -263,10 +305,31 @@ class Trainer:
         self.log.flush()
 
     def save(self, step: int) -> None:
+        self.ensure_finite(step)
         self.saver.save(self.sess, os.path.join(self.run_dir, checkpoints.FULL_PREFIX), step,
                         write_meta_graph=False)
         self.saved_step = step
         self.writer.flush()
+
+    def finish(self) -> int:
+        """Save the last iteration, and G_weight.ckpt if no validation wrote one; the step."""
+        step = int(self.sess.run(self.g.global_step))
+        if step != self.saved_step:
+            self.save(step)
+        print(f"saved iteration {step} to {self.run_dir}")
+        if not os.path.exists(os.path.join(self.run_dir, checkpoints.G_WEIGHT + ".index")):
+            self.validate(step)
+        return step
+
+    def stop(self, err: NonFiniteLoss) -> NoReturn:
+        """Record why the run stopped, in loss_log.txt too, and exit naming what is kept."""
+        kept = ("no checkpoint was saved yet" if self.saved_step is None else
+                f"{checkpoints.FULL_PREFIX}-{self.saved_step}, the last good checkpoint in "
+                f"{self.run_dir}, is kept")
+        self.write_log(f"stopped: {err}")
+        self.close()
+        sys.exit(f"stopped: {err}. {kept}; lower --learning_rate or check the data, then "
+                 f"--continue_train.")
 
     def close(self) -> None:
         self.loader.close()
@@ -276,12 +339,23 @@ class Trainer:
 
 
 def raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+    raise Interrupted(signum)
 
 
-def check_inputs(opt) -> tuple[list[str], data.Example]:
+@contextlib.contextmanager
+def interrupts_raised():
+    """Ctrl-C and SIGTERM raise Interrupted while the block runs."""
+    previous = {s: signal.signal(s, raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def check_inputs(opt) -> tuple[list[str], data.Example, str | None]:
     """Fail before any graph is built: bad options, missing or empty folders, or a run folder
-    in use."""
+    in use. Returns the training images, the validation set and the checkpoint to resume."""
     unknown = set(opt.losses) - set(losses.TERMS)
     if unknown or not set(opt.losses) - {"ad"}:
         raise ValueError(f"--losses {','.join(opt.losses)}: choose from {','.join(losses.TERMS)} "
@@ -296,20 +370,40 @@ def check_inputs(opt) -> tuple[list[str], data.Example]:
                                 opt.canny, opt.canny_k)
     if val is None:
         raise data.DataError(f"no readable validation image in {opt.test_path!r}")
-    latest = tf.train.latest_checkpoint(opt.run_dir)
-    if not opt.continue_train and latest:
-        raise FileExistsError(f"{opt.run_dir} already holds a training run: pass --continue_train "
-                              f"to resume it, or choose another --save_path")
-    if opt.continue_train and not latest:
+    return train_paths, val, checkpoint_to_resume(opt)
+
+
+def checkpoint_to_resume(opt) -> str | None:
+    """The newest complete full checkpoint of the run folder with --continue_train (naming any
+    damaged newer one), else None. FileExistsError if a new run would overwrite files of an
+    old one, or if there is nothing to resume."""
+    found = checkpoints.run_files(opt.run_dir)
+    if not opt.continue_train:
+        if found:
+            raise FileExistsError(f"{opt.run_dir} already holds a training run ({', '.join(found)})"
+                                  f": pass --continue_train to resume it, or choose another "
+                                  f"--save_path")
+        return None
+    if not found:
         raise FileExistsError(f"--continue_train: no checkpoint in {opt.run_dir} to resume; "
                               f"check --checkpoint_path and --save_path")
-    return train_paths, val
+    resume, damaged = checkpoints.newest_complete(opt.run_dir)
+    for problem in damaged:
+        print(f"warning: {problem}; looking for an older checkpoint")
+    if resume:
+        return resume
+    if damaged or set(found) - {"opt.txt", "checkpoint"}:
+        raise FileExistsError(f"--continue_train: no complete checkpoint in {opt.run_dir} to "
+                              f"resume ({', '.join(found)}); move its files away to start "
+                              f"again there, or choose another --save_path")
+    print(f"note: {opt.run_dir} holds no saved iteration yet: starting at iteration 0")
+    return None
 
 
-def train(opt, train_paths: list[str], val: data.Example) -> int:
+def train(opt, train_paths: list[str], val: data.Example, resume: str | None) -> int:
     """Train to opt.niter in a graph of its own; returns the last completed iteration."""
     with tf.Graph().as_default():
-        return run_training(opt, train_paths, val)
+        return run_training(opt, train_paths, val, resume)
 
 
 def part_maps(opt, train_paths: list[str]) -> parsing.PartMaps | None:
@@ -322,19 +416,40 @@ def part_maps(opt, train_paths: list[str]) -> parsing.PartMaps | None:
     return parsing.PartMaps(cache, opt.dataset, opt.parsing_masks).prepare(train_paths)
 
 
-def run_training(opt, train_paths: list[str], val: data.Example) -> int:
+def run_training(opt, train_paths: list[str], val: data.Example, resume: str | None) -> int:
+    """Train from `resume` (or from scratch); exits 128 + the signal's number after saving
+    when Ctrl-C or SIGTERM stopped it."""
     tf.set_random_seed(opt.seed)
     maps = part_maps(opt, train_paths)
+    kept = []
+    if opt.continue_train:
+        kept, notes = checkpoints.tidy(opt.run_dir, resume, opt.max_to_keep)
+        for note in notes:
+            print(note)
     graph = build_train_graph(opt)
-    latest = tf.train.latest_checkpoint(opt.run_dir) if opt.continue_train else None
-    resume_step = int(latest.rsplit("-", 1)[1]) if latest else 0
     loader = data.BatchLoader(train_paths, opt.batchSize, opt.dataset, opt.rotations,
                               not opt.no_flip, opt.canny, opt.canny_k, opt.loader_threads,
-                              seed=opt.seed + resume_step, max_scale=opt.rescale,
-                              parsing=maps)
+                              seed=opt.seed + (checkpoints.step_of(resume) if resume else 0),
+                              max_scale=opt.rescale, parsing=maps)
     trainer = Trainer(opt, graph, loader, val)
-    start = trainer.start(latest)
-    signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        start = trainer.start(resume, kept)
+        with interrupts_raised():
+            signum = train_loop(opt, trainer, start)
+            step = trainer.finish()
+    except NonFiniteLoss as err:
+        trainer.stop(err)
+    if signum:
+        trainer.write_log(f"interrupted by {signal.Signals(signum).name}: saved iteration {step}")
+    trainer.close()
+    if signum:
+        sys.exit(128 + signum)
+    return step
+
+
+def train_loop(opt, trainer: Trainer, start: int) -> int | None:
+    """Iterations start+1 .. opt.niter with their logs, validations and saves; the number of
+    the signal that cut them short, or None."""
     bar = tqdm(range(start, opt.niter), initial=start, total=opt.niter, dynamic_ncols=True)
     tic = time.time()
     try:
@@ -344,7 +459,7 @@ def run_training(opt, train_paths: list[str], val: data.Example) -> int:
             if done % opt.print_freq == 0 or done == opt.niter:
                 ips = opt.batchSize * (done - start) / (time.time() - tic)
                 trainer.scalars(done, {**{f"loss/{k}": v for k, v in values.items()},
-                                       **trainer.sess.run(graph.logged)})
+                                       **trainer.sess.run(trainer.g.logged)})
                 trainer.write_log(f"step {done}: " + " ".join(f"{k} {v:.4f}" for k, v in
                                                                 values.items()) + f" ({ips:.2f} img/s)")
                 bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()})
@@ -352,34 +467,26 @@ def run_training(opt, train_paths: list[str], val: data.Example) -> int:
                 trainer.validate(done)
             if done % opt.save_freq == 0:
                 trainer.save(done)
-    except KeyboardInterrupt:
+    except Interrupted as err:
         print("\ninterrupted: saving")
-    except NonFiniteLoss as err:
-        trainer.close()
-        sys.exit(f"stopped: {err}. The last good checkpoint in {opt.run_dir} is kept; "
-                 f"lower --learning_rate or check the data, then --continue_train.")
-    step = int(trainer.sess.run(graph.global_step))
-    if step != trainer.saved_step:
-        trainer.save(step)
-    print(f"saved iteration {step} to {opt.run_dir}")
-    if not os.path.exists(os.path.join(opt.run_dir, checkpoints.G_WEIGHT + ".index")):
-        trainer.validate(step)
-    trainer.close()
-    return step
+        return err.signum
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
     options = TrainOptions()
     opt = options.parse(argv)
     try:
-        train_paths, val = check_inputs(opt)
+        train_paths, val, resume = check_inputs(opt)
     except (data.DataError, FileExistsError, FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     options.save(opt)
     try:
-        train(opt, train_paths, val)
-    except data.DataError as err:   # the parsing ground truth (mask folder, cache) or the data
+        train(opt, train_paths, val, resume)
+    except (data.DataError, ResumeError) as err:   # the parsing ground truth or the data
         sys.exit(f"error: {err}")
+    except Interrupted as err:   # a second Ctrl-C during the final save
+        sys.exit(128 + err.signum)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,28 @@ def copy_faces(paths, folder: Path) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory, train_paths, val_paths) -> Path:
+    """16 real lfw128/train faces and 4 val faces in a temporary folder, for tiny runs."""
+    root = tmp_path_factory.mktemp("faces")
+    copy_faces(train_paths[:16], root / "train")
+    copy_faces(val_paths[:4], root / "val")
+    return root
+
+
+def train_args(dataset: Path, checkpoint_path: Path, *extra: str) -> list[str]:
+    """train.py options of a tiny run (batch 2, no FaceNet) in checkpoint_path/run."""
+    return ["--train_path", str(dataset / "train"), "--test_path", str(dataset / "val"),
+            "--checkpoint_path", str(checkpoint_path), "--save_path", "run", "--batchSize", "2",
+            "--val_size", "4", "--print_freq", "1", "--losses", "rgb,edge,lc", *extra]
+
+
+def log_steps(run: Path) -> list[int]:
+    """The iterations logged in run/loss_log.txt, in order."""
+    return [int(line.split()[1].rstrip(":")) for line in open(run / "loss_log.txt")
+            if line.startswith("step")]
+
+
 def two_step_run(model_name: str, tmp_path: Path, train_paths, val_paths, n_train: int,
                  batch: int) -> Path:
     """train.main for 2 iterations of `model_name` on a few real faces (validation on

@@ -1,0 +1,277 @@
+"""train.py never loses a run: NaN updates, damaged or moved checkpoints, leftovers of killed
+saves, signals. Tiny runs (batch 2, a few iterations) on real lfw128 faces; the kill tests
+start train.py in a process group of its own, as a shell with `set -m` does."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import checkpoints
+import data
+import model
+import train
+from conftest import ROOT, log_steps, train_args
+from tf1 import tf
+
+
+@pytest.fixture(scope="module")
+def base_run(dataset, tmp_path_factory) -> Path:
+    """A finished 4-iteration run to copy: full checkpoints at 2 and 4, G_weight.ckpt."""
+    root = tmp_path_factory.mktemp("base")
+    train.main(train_args(dataset, root, "--niter", "4", "--save_freq", "2", "--val_freq", "2"))
+    return root / "run"
+
+
+def copy_of(base_run: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(base_run, tmp_path / "run"))
+
+
+def resume(dataset, tmp_path, niter: int, *extra: str) -> None:
+    train.main(train_args(dataset, tmp_path, "--continue_train", "--niter", str(niter),
+                          "--val_freq", "100", *extra))
+
+
+def full_steps(run: Path) -> list[int]:
+    return sorted(checkpoints.step_of(p) for p in checkpoints.full_checkpoints(str(run)))
+
+
+def poison_loader(monkeypatch) -> None:
+    """Every training batch carries one NaN pixel, as a corrupt image would."""
+    real_next = data.BatchLoader.next
+
+    def poisoned(self):
+        batch = real_next(self)
+        batch.hr[0, 0, 0, 0] = np.nan
+        return batch
+    monkeypatch.setattr(data.BatchLoader, "next", poisoned)
+
+
+def test_nan_weights_are_never_saved(base_run, dataset, tmp_path):
+    """Item 1: a step whose own loss is finite but whose update leaves weights with a NaN loss
+    is neither saved nor pointed at; a sane resume goes on from the last good checkpoint."""
+    run = copy_of(base_run, tmp_path)
+    with pytest.raises(SystemExit, match="non-finite weights or loss after iteration 5, which "
+                                         "was not saved.*model.ckpt-4, the last good"):
+        resume(dataset, tmp_path, 10, "--learning_rate", "1e3", "--save_freq", "1")
+    assert "step 5:" in (run / "loss_log.txt").read_text()   # step 5 ran and reported finite
+    assert full_steps(run) == [2, 4]
+    assert tf.train.latest_checkpoint(str(run)).endswith("model.ckpt-4")
+    for prefix in checkpoints.full_checkpoints(str(run)):
+        reader = tf.train.NewCheckpointReader(prefix)
+        assert all(np.all(np.isfinite(reader.get_tensor(name)))
+                   for name in reader.get_variable_to_shape_map())
+    resume(dataset, tmp_path, 6, "--save_freq", "2")
+    assert tf.train.latest_checkpoint(str(run)).endswith("model.ckpt-6")
+    assert log_steps(run)[-2:] == [5, 6]
+
+
+def snapshot(run: Path) -> dict:
+    return {f: (run / f).read_bytes() for f in os.listdir(run) if (run / f).is_file()}
+
+
+def test_new_run_refuses_a_folder_with_a_damaged_index(base_run, dataset, tmp_path):
+    """Item 2: the guard reads the files, not the `checkpoint` index: a cut index, or a folder
+    holding only G_weight.ckpt, still stops a new run before it writes anything."""
+    run = copy_of(base_run, tmp_path)
+    index = (run / "checkpoint").read_bytes()
+    (run / "checkpoint").write_bytes(index[:len(index) // 3])
+    before = snapshot(run)
+    with pytest.raises(SystemExit, match="already holds a training run .*G_weight.ckpt.index.*"
+                                         "model.ckpt-4.index.*opt.txt.*--continue_train"):
+        train.main(train_args(dataset, tmp_path, "--niter", "2", "--save_freq", "2"))
+    assert snapshot(run) == before
+
+    released = tmp_path / "released" / "run"
+    released.mkdir(parents=True)
+    for f in run.glob("G_weight.ckpt.*"):
+        shutil.copy(f, released)
+    with pytest.raises(SystemExit, match="already holds a training run"):
+        train.main(train_args(dataset, released.parent, "--niter", "2", "--save_freq", "2"))
+    assert sorted(os.listdir(released)) == ["G_weight.ckpt.data-00000-of-00001",
+                                            "G_weight.ckpt.index"]
+
+
+def test_resume_skips_a_damaged_newest_checkpoint(base_run, dataset, tmp_path, capsys):
+    """Item 3: the newest checkpoint's data cut in half is named, and the run resumes from
+    the newest complete one (2), then saves a good 4 over the damaged one."""
+    run = copy_of(base_run, tmp_path)
+    data_file = run / "model.ckpt-4.data-00000-of-00001"
+    data_file.write_bytes(data_file.read_bytes()[:data_file.stat().st_size // 2])
+    resume(dataset, tmp_path, 4, "--save_freq", "2")
+    assert f"warning: {data_file} is missing or damaged" in capsys.readouterr().out
+    log = (run / "loss_log.txt").read_text()
+    assert "resumed from iteration 2 (model.ckpt-2)" in log
+    assert log_steps(run)[-2:] == [3, 4]
+    assert checkpoints.damage(str(run / "model.ckpt-4")) is None
+    assert tf.train.latest_checkpoint(str(run)).endswith("model.ckpt-4")
+
+
+def test_resume_reads_the_files_when_the_index_is_garbage(base_run, dataset, tmp_path):
+    """Item 3: an index of random bytes (which TensorFlow cannot parse) does not hide the
+    newest complete checkpoint on disk; the next save writes a good index."""
+    run = copy_of(base_run, tmp_path)
+    (run / "checkpoint").write_bytes(np.random.default_rng(0).bytes(200))
+    resume(dataset, tmp_path, 6, "--save_freq", "2")
+    assert "resumed from iteration 4 (model.ckpt-4)" in (run / "loss_log.txt").read_text()
+    assert log_steps(run)[-2:] == [5, 6]
+    assert tf.train.latest_checkpoint(str(run)).endswith("model.ckpt-6")
+
+
+def start(dataset, tmp_path, *extra: str) -> subprocess.Popen:
+    """train.py in a new session: its own process group, as a shell with `set -m` starts it."""
+    return subprocess.Popen([sys.executable, str(ROOT / "train.py"),
+                             *train_args(dataset, tmp_path, "--niter", "1000", "--val_freq",
+                                         "1000", "--loader_threads", "1", *extra)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
+    end = time.time() + timeout
+    while not path.exists():
+        if proc.poll() is not None or time.time() > end:
+            proc.kill()
+            pytest.fail(f"{path} never appeared:\n{proc.communicate()[0]}")
+        time.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen, sig: int) -> str:
+    os.killpg(proc.pid, sig)
+    return proc.communicate(timeout=120)[0]
+
+
+def test_signals_save_and_exit_130_143_and_kill9_loses_at_most_save_freq(dataset, tmp_path):
+    """Item 8: Ctrl-C and SIGTERM save the iteration they stopped at and exit 130 and 143, as
+    a shell reports them; SIGKILL loses at most --save_freq iterations."""
+    run = tmp_path / "run"
+    proc = start(dataset, tmp_path, "--save_freq", "3")
+    wait_for(run / "model.ckpt-3.index", proc)
+    out = stop(proc, signal.SIGINT)
+    assert proc.returncode == 130 and "interrupted: saving" in out, out
+    saved = full_steps(run)[-1]   # the step under way when the signal came may be unlogged
+    assert saved >= max(3, log_steps(run)[-1]) and (run / "G_weight.ckpt.index").exists()
+    assert f"interrupted by SIGINT: saved iteration {saved}" in (run / "loss_log.txt").read_text()
+
+    proc = start(dataset, tmp_path, "--save_freq", "2", "--continue_train")
+    wait_for(run / f"model.ckpt-{saved + 2 - saved % 2}.index", proc)
+    out = stop(proc, signal.SIGTERM)
+    assert proc.returncode == 143 and "interrupted: saving" in out, out
+    saved = full_steps(run)[-1]
+    assert f"interrupted by SIGTERM: saved iteration {saved}" in (run / "loss_log.txt").read_text()
+    assert tf.train.latest_checkpoint(str(run)).endswith(f"model.ckpt-{saved}")
+
+    proc = start(dataset, tmp_path, "--save_freq", "2", "--continue_train")
+    wait_for(run / f"model.ckpt-{saved + 4 - saved % 2}.index", proc)
+    stop(proc, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    reached, kept = log_steps(run)[-1], full_steps(run)[-1]
+    assert reached - 2 <= kept <= reached
+    resume(dataset, tmp_path, kept + 1)
+    assert f"resumed from iteration {kept}" in (run / "loss_log.txt").read_text()
+    assert log_steps(run)[-1] == kept + 1
+
+
+def test_non_finite_loss_keeps_the_last_checkpoint(base_run, dataset, tmp_path, monkeypatch):
+    """A NaN loss while resuming stops the run at that iteration, naming the checkpoint
+    kept, which stays the one the index points at."""
+    run = copy_of(base_run, tmp_path)
+    poison_loader(monkeypatch)
+    with pytest.raises(SystemExit, match="non-finite loss at iteration 5.*model.ckpt-4, the "
+                                         "last good checkpoint .* is kept"):
+        resume(dataset, tmp_path, 6)
+    assert tf.train.latest_checkpoint(str(run)).endswith("model.ckpt-4")
+    assert full_steps(run) == [2, 4]
+
+
+def test_nan_at_the_first_iteration_says_nothing_was_saved(dataset, tmp_path, monkeypatch):
+    """Item 9: a NaN at iteration 1 of a new run claims no checkpoint, records the stop in
+    loss_log.txt, and --continue_train then starts the run at iteration 0."""
+    poison_loader(monkeypatch)
+    with pytest.raises(SystemExit) as stopped:
+        train.main(train_args(dataset, tmp_path, "--niter", "2", "--save_freq", "2"))
+    message = str(stopped.value.code)
+    assert "non-finite loss at iteration 1" in message and "no checkpoint was saved" in message
+    assert "last good" not in message
+    run = tmp_path / "run"
+    assert (run / "loss_log.txt").read_text().startswith("stopped: non-finite loss at iteration 1")
+    assert not full_steps(run)
+    monkeypatch.undo()
+    resume(dataset, tmp_path, 2, "--save_freq", "2")
+    assert log_steps(run) == [1, 2] and full_steps(run) == [2]
+
+
+def test_resume_removes_leftovers_and_surplus_checkpoints(base_run, dataset, tmp_path, capsys):
+    """Item 10: what a kill during a save leaves (TensorFlow's .tempstate files, a data file
+    whose index was never written, a temporary index) and the checkpoints beyond
+    --max_to_keep are deleted at start, each named; the saver then keeps --max_to_keep."""
+    run = copy_of(base_run, tmp_path)
+    part = (run / "model.ckpt-4.data-00000-of-00001").read_bytes()[:100_000]
+    leftovers = ["model.ckpt-6.data-00000-of-00001.tempstate8868810633588309769",
+                 "model.ckpt-6.index.tempstate7734738002659615208",
+                 "model.ckpt-5.data-00000-of-00001",
+                 "checkpoint.tmp0c1d2e3f40516273849a5b6c7d8e9f00"]
+    for name in leftovers:
+        (run / name).write_bytes(part)
+    resume(dataset, tmp_path, 6, "--save_freq", "1", "--max_to_keep", "1")
+    printed = capsys.readouterr().out
+    for name in leftovers + ["model.ckpt-2.index", "model.ckpt-2.data-00000-of-00001"]:
+        assert f"removed {run / name}" in printed
+    assert sorted(f for f in os.listdir(run) if f.startswith("model.ckpt")) == [
+        "model.ckpt-6.data-00000-of-00001", "model.ckpt-6.index"]
+    assert not [f for f in os.listdir(run) if "tmp" in f or "tempstate" in f]
+
+
+def test_moved_run_folder_resumes(dataset, tmp_path):
+    """Item 11: the index holds paths relative to the run folder, so a run saved under an
+    absolute --checkpoint_path resumes after the folder is moved."""
+    train.main(train_args(dataset, tmp_path / "a", "--niter", "2", "--save_freq", "2"))
+    index = (tmp_path / "a" / "run" / "checkpoint").read_text()
+    assert 'model_checkpoint_path: "model.ckpt-2"' in index and str(tmp_path) not in index
+    (tmp_path / "b").mkdir()
+    os.rename(tmp_path / "a" / "run", tmp_path / "b" / "run")
+    resume(dataset, tmp_path / "b", 3)
+    run = tmp_path / "b" / "run"
+    assert "resumed from iteration 2" in (run / "loss_log.txt").read_text()
+    assert tf.train.latest_checkpoint(str(run)).endswith("model.ckpt-3")
+
+
+def test_resume_is_written_in_the_log(base_run, dataset, tmp_path):
+    """Item 12: loss_log.txt says where a resume restarted, so repeated iterations read
+    as a resume."""
+    run = copy_of(base_run, tmp_path)
+    resume(dataset, tmp_path, 5)
+    lines = (run / "loss_log.txt").read_text().splitlines()
+    at = lines.index("resumed from iteration 4 (model.ckpt-4)")
+    assert lines[at - 1].startswith("val step 4:") and lines[at + 1].startswith("step 5:")
+
+
+def test_a_cut_g_weight_move_is_finished(base_run, tmp_path):
+    """G_weight.ckpt is saved to G_weight.ckpt.next, then moved data first, index last; after
+    a kill between the two moves (new data beside the old index, which fails its checksums),
+    the start of a resume finishes the move, giving the new generator intact."""
+    run = copy_of(base_run, tmp_path)
+    g_weight = str(run / checkpoints.G_WEIGHT)
+    with tf.Graph().as_default():
+        model.generator(tf.placeholder(tf.float32, [None, 16, 16, 3]), "paper")
+        saver = checkpoints.generator_saver()
+        with tf.Session() as sess:
+            saver.restore(sess, str(run / "model.ckpt-2"))   # not the G_weight of iteration 4
+            saver.save(sess, g_weight + checkpoints.STAGED, write_meta_graph=False,
+                       write_state=False)
+    data_file = "G_weight.ckpt{}.data-00000-of-00001"
+    os.replace(run / data_file.format(checkpoints.STAGED), run / data_file.format(""))
+    assert checkpoints.damage(g_weight) is not None
+    kept, notes = checkpoints.tidy(str(run), str(run / "model.ckpt-4"), 3)
+    assert notes == ["finished moving the new G_weight.ckpt into place"]
+    assert kept == [str(run / "model.ckpt-2"), str(run / "model.ckpt-4")]
+    assert checkpoints.damage(g_weight) is None
+    assert not list(run.glob("*" + checkpoints.STAGED + "*"))
+    new, step_2 = (tf.train.NewCheckpointReader(p) for p in (g_weight, str(run / "model.ckpt-2")))
+    for name in new.get_variable_to_shape_map():
+        np.testing.assert_array_equal(new.get_tensor(name), step_2.get_tensor(name))
