@@ -3,10 +3,12 @@
 
     python test.py --weight_path checkpoint/CelebA --test_path datasets/test
 
-An HR image (any size but 16x16 with --input auto) is cropped with the --dataset preset,
-degraded to 16x16 (bilinear 128->64->32->16, as in training), super-resolved and scored against
-itself, with bicubic upscaling as the baseline. A 16x16 image is LR: it is only super-resolved.
-Writes to --result_dir (default checkpoint_path/save_path/result): <stem>_SR.png,
+An HR image (at least 128x128; any size but 16x16 with --input auto) is cropped with the
+--dataset preset, degraded to 16x16 (bilinear 128->64->32->16, as in training), super-resolved
+and scored against itself, with bicubic upscaling as the baseline. A 16x16 image is LR: it is
+only super-resolved. Other images are skipped with a note, as are unreadable files.
+Writes to --result_dir (default checkpoint_path/save_path/result; <stem> is the file name
+without its extension, or with it when two files share a stem): <stem>_SR.png,
 <stem>_bicubic.png, <stem>_edge{32,64,128}.png (<stem>_coarse.png and <stem>_parsing.png for
 the prior-guided models), <stem>_compare.png, metrics.csv (one row per image), summary.json and
 summary.md (Tables 6-9 of the paper, printed at the end). The architecture options a checkpoint
@@ -19,6 +21,7 @@ import functools
 import json
 import os
 import sys
+from collections import Counter
 from typing import NamedTuple
 
 import cv2
@@ -50,6 +53,7 @@ TAR_KINDS = (("algorithm", "tar_algorithm"), ("network", "tar_network"))
 
 class Sample(NamedTuple):
     name: str
+    stem: str               # output files are <stem>_SR.png etc., unique in the folder
     lr: np.ndarray          # (16,16,3) uint8
     hr: np.ndarray | None   # (128,128,3) uint8; None for an LR input
 
@@ -115,25 +119,43 @@ def columns(wanted: list[str]) -> list[str]:
     return cols
 
 
-def load_sample(path: str, opt) -> Sample:
-    """Raises DataError for an unreadable file or an LR image that is not 16x16."""
+def output_stems(names: list[str]) -> dict[str, str]:
+    """File name -> stem of its output files: the name without its extension, or the whole
+    name where stems collide (face.jpg and face.png), so no result overwrites another."""
+    stems = {n: os.path.splitext(n)[0] for n in names}
+    while len(set(stems.values())) < len(stems):   # ends: the names themselves are unique
+        counts = Counter(stems.values())
+        stems = {n: n if counts[s] > 1 else s for n, s in stems.items()}
+    return stems
+
+
+def load_sample(path: str, opt, stem: str) -> Sample:
+    """Raises DataError for an unreadable file, an LR image that is not 16x16, or an image
+    too small to be an HR reference (smaller than the 128x128 output and not 16x16)."""
     img = data.read_image(path)
     name = os.path.basename(path)
-    is_lr = img.shape[:2] == (data.LR_SIZE, data.LR_SIZE)
+    h, w = img.shape[:2]
+    is_lr = (h, w) == (data.LR_SIZE, data.LR_SIZE)
     if opt.input == "lr" and not is_lr:
-        raise data.DataError(f"{path!r} is {img.shape[1]}x{img.shape[0]}, not 16x16: pass "
+        raise data.DataError(f"{path!r} is {w}x{h}, not 16x16: pass "
                              f"--input hr to degrade it, or resize it to 16x16")
     if opt.input == "lr" or (opt.input == "auto" and is_lr):
-        return Sample(name, img, None)
+        return Sample(name, stem, img, None)
+    if min(h, w) < data.HR_SIZE:   # upscaled, it would be a blurred reference
+        raise data.DataError(f"{path!r} is {w}x{h}, smaller than the {data.HR_SIZE}x"
+                             f"{data.HR_SIZE} output, so it cannot be an HR reference: give HR "
+                             f"faces of at least {data.HR_SIZE}x{data.HR_SIZE}, or 16x16 LR "
+                             f"faces to super-resolve only")
     hr = data.preset_crop(img, opt.dataset)
-    return Sample(name, data.degrade(hr)[-1], hr)
+    return Sample(name, stem, data.degrade(hr)[-1], hr)
 
 
-def load_samples(paths: list[str], opt, skipped: list[str]) -> list[Sample]:
+def load_samples(paths: list[str], opt, stems: dict[str, str],
+                 skipped: list[str]) -> list[Sample]:
     samples = []
     for path in paths:
         try:
-            samples.append(load_sample(path, opt))
+            samples.append(load_sample(path, opt, stems[os.path.basename(path)]))
         except data.DataError as err:
             tqdm.write(f"skipping {err}")
             skipped.append(os.path.basename(path))
@@ -199,12 +221,12 @@ def picture(tag: str, x: np.ndarray) -> np.ndarray:
 
 def write_images(sample: Sample, sr: np.ndarray, bic: np.ndarray, extras: dict, out_dir: str,
                  figure: bool, row: dict, names: dict) -> None:
-    stem = os.path.splitext(sample.name)[0]
     images = {"SR": sr, "bicubic": bic, **{tag: picture(tag, x) for tag, x in extras.items()}}
     for tag, img in images.items():
-        Image.fromarray(img).save(os.path.join(out_dir, f"{stem}_{tag}.png"))
+        Image.fromarray(img).save(os.path.join(out_dir, f"{sample.stem}_{tag}.png"))
     if figure:
-        compare_figure(sample, images, row, os.path.join(out_dir, f"{stem}_compare.png"), names)
+        compare_figure(sample, images, row, os.path.join(out_dir, f"{sample.stem}_compare.png"),
+                       names)
 
 
 def scored_title(method: str, row: dict, names: dict) -> str:
@@ -237,9 +259,10 @@ def evaluate(opt, gen: Generator, paths: list[str], wanted: list[str], out_dir: 
              facenet: metrics.FaceNet | None) -> tuple[list[dict], list[str]]:
     """SR, images and metrics batch by batch; returns the csv rows and the skipped files."""
     rows, skipped = [], []
+    stems = output_stems([os.path.basename(p) for p in paths])
     with tqdm(total=len(paths), unit="img", dynamic_ncols=True) as bar:
         for batch in data.iterate_batches(paths, opt.batchSize):
-            samples = load_samples(batch, opt, skipped)
+            samples = load_samples(batch, opt, stems, skipped)
             if samples:
                 rgb, extras = gen(np.stack([s.lr for s in samples]))
                 # scored as saved: clipped and rounded to 8 bits
@@ -364,17 +387,37 @@ def write_summary(summary: dict, out_dir: str) -> str:
     return text
 
 
+def output_folder(opt) -> str:
+    """--result_dir (default checkpoint_path/save_path/result), created; ValueError if it
+    cannot be, before any model is loaded."""
+    out_dir = opt.result_dir or os.path.join(opt.run_dir, "result")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as err:   # a file of that name, or a parent that is a file
+        raise ValueError(f"cannot write results to {out_dir!r} ({err.strerror}): pass "
+                         f"--result_dir a folder") from err
+    return out_dir
+
+
+def intact(prefix: str) -> str:
+    """`prefix` if its index and data read completely, else ValueError naming the file."""
+    problem = checkpoints.damage(prefix)
+    if problem:
+        raise ValueError(f"{problem}: restore it from a copy, or pass --weight_path another "
+                         f"checkpoint")
+    return prefix
+
+
 def main(argv: list[str] | None = None) -> dict:
     opt = TestOptions().parse(argv)
     try:
         wanted = wanted_metrics(opt)
-        prefix = checkpoints.resolve(opt.weight_path)
+        prefix = intact(checkpoints.resolve(opt.weight_path))
         paths = data.list_images(opt.test_path)
+        out_dir = output_folder(opt)
         gen = Generator(opt, prefix)
     except (FileNotFoundError, data.DataError, ValueError) as err:
         sys.exit(f"error: {err}")
-    out_dir = opt.result_dir or os.path.join(opt.run_dir, "result")
-    os.makedirs(out_dir, exist_ok=True)
     # FaceNet stays fp32 whatever --precision: the metric must not move with the SR precision
     facenet = metrics.FaceNet(batch=opt.batchSize) if "dist_network" in wanted else None
     rows, skipped = evaluate(opt, gen, paths, wanted, out_dir, facenet)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import shutil
 import time
 from pathlib import Path
 
@@ -259,3 +261,76 @@ def test_fps_at_batch_1_and_16():
                                "images": {"total": 0, "scored": 0, "lr_only": 0, "skipped": [],
                                           "no_face": None}})
     assert f"| {info['fps_batch1']:.1f} | {info['fps_batch16']:.1f} | bf16 |" in md
+
+
+@pytest.mark.parametrize("part", ["data", "index"])
+def test_damaged_weights_give_one_line(our_weights, faces_dir, tmp_path, part):
+    """Item 4: a data file cut in half, or an index of random bytes, is named in a one-line
+    error before anything is written."""
+    weights = Path(shutil.copytree(our_weights, tmp_path / "weights"))
+    if part == "data":
+        damaged = weights / f"{checkpoints.G_WEIGHT}.data-00000-of-00001"
+        damaged.write_bytes(damaged.read_bytes()[:damaged.stat().st_size // 2])
+    else:
+        damaged = weights / f"{checkpoints.G_WEIGHT}.index"
+        damaged.write_bytes(np.random.default_rng(0).bytes(damaged.stat().st_size))
+    with pytest.raises(SystemExit) as stopped:
+        run(tmp_path, faces_dir, weights)
+    message = str(stopped.value.code)
+    assert message.startswith(f"error: {damaged} is missing or damaged") and "\n" not in message
+    assert not (tmp_path / "result").exists()
+
+
+def test_result_dir_that_is_a_file_stops_before_the_model(our_weights, faces_dir, tmp_path,
+                                                         monkeypatch):
+    """Item 5: --result_dir naming a file stops with one line before any model is loaded,
+    and the file is left as it was."""
+    def no_model(*args):
+        raise AssertionError("the model was loaded before the output folder was checked")
+    monkeypatch.setattr(test_script, "Generator", no_model)
+    (tmp_path / "result").write_text("my notes")
+    expected = (f"error: cannot write results to '{tmp_path}/result' (File exists): pass "
+                "--result_dir a folder")
+    with pytest.raises(SystemExit, match=re.escape(expected)):
+        run(tmp_path, faces_dir, our_weights)
+    assert (tmp_path / "result").read_text() == "my notes"
+
+
+def test_colliding_stems_keep_their_extension(our_weights, tmp_path):
+    """Item 6: face.jpg and face.png (two different faces) get outputs of their own, each the
+    SR and bicubic of its own face, and scores that match them."""
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    (folder / "face.jpg").write_bytes(val_path(FACES[0]).read_bytes())
+    Image.open(val_path(FACES[1])).save(folder / "face.png")
+    summary, out = run(tmp_path, folder, our_weights, "--metrics", "psnr", "--no_figures")
+    assert not list(out.glob("face_*.png"))
+    rows = {r["file"]: r for r in read_csv(out)}
+    assert set(rows) == {"face.jpg", "face.png"}
+    for name, face in (("face.jpg", FACES[0]), ("face.png", FACES[1])):
+        hr = data.read_image(str(val_path(face)))
+        bic = cv2.resize(lr_of(face).astype(np.float32), (128, 128),
+                         interpolation=cv2.INTER_CUBIC)
+        assert np.array_equal(png(out / f"{name}_bicubic.png"), np.clip(np.rint(bic), 0, 255))
+        assert float(rows[name]["psnr_sr"]) == pytest.approx(
+            metrics.psnr(png(out / f"{name}_SR.png"), hr), abs=1e-9)
+    assert summary["metrics"]["psnr"]["n"] == 2
+    assert test_script.output_stems(["a.jpg", "a.png", "a.jpg.png", "b.png"]) == {
+        "a.jpg": "a.jpg", "a.png": "a.png", "a.jpg.png": "a.jpg.png", "b.png": "b"}
+
+
+def test_image_too_small_for_hr_is_skipped(our_weights, tmp_path, capsys):
+    """Item 7: an 8x8 face is neither LR (16x16) nor an HR reference: it is skipped with a
+    note and stays out of the means, which are those of the real face alone."""
+    folder = copy_faces([val_path(FACES[0])], tmp_path / "faces")
+    small = cv2.resize(data.read_image(str(val_path(FACES[1]))), (8, 8),
+                       interpolation=cv2.INTER_AREA)
+    Image.fromarray(small).save(folder / "small.png")
+    summary, out = run(tmp_path, folder, our_weights, "--metrics", "psnr", "--no_figures")
+    printed = capsys.readouterr()
+    assert "small.png' is 8x8, smaller than the 128x128 output" in printed.out + printed.err
+    assert summary["images"]["skipped"] == ["small.png"]
+    assert summary["metrics"]["psnr"]["n"] == 1
+    hr = data.read_image(str(val_path(FACES[0])))
+    assert summary["metrics"]["psnr"]["sr"] == pytest.approx(
+        metrics.psnr(png(out / f"{FACES[0]}_SR.png"), hr), abs=1e-9)
