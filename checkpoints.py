@@ -142,19 +142,25 @@ def finish_move(staged: str, prefix: str) -> bool:
 
 
 @contextmanager
+def signal_handlers(handler):
+    """SIGINT and SIGTERM go to `handler` while the block runs."""
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, before in previous.items():
+            signal.signal(s, before)
+
+
+@contextmanager
 def signals_deferred():
     """Hold SIGINT and SIGTERM back until the block is done, so a move is never cut short
     by Ctrl-C (Python runs signal handlers in the main thread, between any two lines)."""
     held = []
-    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum))
-                for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with signal_handlers(lambda signum, frame: held.append(signum)):
         yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        for s in held:
-            signal.raise_signal(s)
+    for s in held:
+        signal.raise_signal(s)
 
 
 def replace_checkpoint(saver: tf.train.Saver, sess: tf.Session, prefix: str) -> None:

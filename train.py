@@ -11,7 +11,6 @@ checkpoint/NAME/parsing/.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
@@ -220,19 +219,26 @@ class Trainer:
                                                                 tf.uint8), max_outputs=n)
                                  for name, x in shown])
 
-    def start(self, resume: str | None, kept: list[str]) -> int:
-        """Restore the full checkpoint `resume` (--continue_train) or initialise; the step.
-        `kept`: the full checkpoints on disk (oldest first) that --max_to_keep counts."""
-        if not resume:
+    def start(self, resume: str | None) -> int:
+        """Restore the full checkpoint `resume` or initialise; with --continue_train, then tidy
+        the run folder (checkpoints.tidy) and hand the checkpoints kept to the saver, which
+        counts them in --max_to_keep. Returns the step."""
+        if resume:
+            try:
+                self.saver.restore(self.sess, resume)
+            except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as err:
+                raise ResumeError(f"{resume} does not fit this model: resume with the --model "
+                                  f"and --losses it was trained with "
+                                  f"({checkpoints.first_line(err)})") from err
+        else:
             self.sess.run(tf.global_variables_initializer())
+        if self.opt.continue_train:   # after the restore: nothing is deleted for a wrong --model
+            kept, notes = checkpoints.tidy(self.run_dir, resume, self.opt.max_to_keep)
+            for note in notes:
+                print(note)
+            self.saver.recover_last_checkpoints(kept)
+        if not resume:
             return 0
-        try:
-            self.saver.restore(self.sess, resume)
-        except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as err:
-            raise ResumeError(f"{resume} does not fit this model: resume with the --model and "
-                              f"--losses it was trained with ({checkpoints.first_line(err)})"
-                              ) from err
-        self.saver.recover_last_checkpoints(kept)
         self.saved_step = int(self.sess.run(self.g.global_step))
         print(f"resumed from {resume}")
         self.write_log(f"resumed from iteration {self.saved_step} ({os.path.basename(resume)})")
@@ -342,17 +348,6 @@ def raise_interrupt(signum, frame):
     raise Interrupted(signum)
 
 
-@contextlib.contextmanager
-def interrupts_raised():
-    """Ctrl-C and SIGTERM raise Interrupted while the block runs."""
-    previous = {s: signal.signal(s, raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
 def check_inputs(opt) -> tuple[list[str], data.Example, str | None]:
     """Fail before any graph is built: bad options, missing or empty folders, or a run folder
     in use. Returns the training images, the validation set and the checkpoint to resume."""
@@ -421,11 +416,6 @@ def run_training(opt, train_paths: list[str], val: data.Example, resume: str | N
     when Ctrl-C or SIGTERM stopped it."""
     tf.set_random_seed(opt.seed)
     maps = part_maps(opt, train_paths)
-    kept = []
-    if opt.continue_train:
-        kept, notes = checkpoints.tidy(opt.run_dir, resume, opt.max_to_keep)
-        for note in notes:
-            print(note)
     graph = build_train_graph(opt)
     loader = data.BatchLoader(train_paths, opt.batchSize, opt.dataset, opt.rotations,
                               not opt.no_flip, opt.canny, opt.canny_k, opt.loader_threads,
@@ -433,8 +423,8 @@ def run_training(opt, train_paths: list[str], val: data.Example, resume: str | N
                               max_scale=opt.rescale, parsing=maps)
     trainer = Trainer(opt, graph, loader, val)
     try:
-        start = trainer.start(resume, kept)
-        with interrupts_raised():
+        start = trainer.start(resume)
+        with checkpoints.signal_handlers(raise_interrupt):
             signum = train_loop(opt, trainer, start)
             step = trainer.finish()
     except NonFiniteLoss as err:

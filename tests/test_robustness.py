@@ -133,6 +133,18 @@ def test_resume_reads_the_files_when_the_index_is_garbage(base_run, dataset, tmp
     assert tf.train.latest_checkpoint(str(run)).endswith("model.ckpt-6")
 
 
+def test_resume_with_another_model_stops_and_deletes_nothing(base_run, dataset, tmp_path):
+    """A complete checkpoint of another model is not taken for a damaged one: one line names
+    it, and nothing in the run folder is deleted (the tidying waits for a restore)."""
+    run = copy_of(base_run, tmp_path)
+    (run / "model.ckpt-6.index.tempstate7734738002659615208").write_bytes(b"partial")
+    before = sorted(os.listdir(run))
+    with pytest.raises(SystemExit, match=r"error: .*model.ckpt-4 does not fit this model: "
+                                         r"resume with the --model and --losses it was trained"):
+        resume(dataset, tmp_path, 6, "--model", "jeanet", "--max_to_keep", "1")
+    assert sorted(os.listdir(run)) == before
+
+
 def start(dataset, tmp_path, *extra: str) -> subprocess.Popen:
     """train.py in a new session: its own process group, as a shell with `set -m` starts it."""
     return subprocess.Popen([sys.executable, str(ROOT / "train.py"),
