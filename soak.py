@@ -40,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--test_path", default=str(LFW / "val"))
     p.add_argument("--save_freq", type=int, default=2)
     p.add_argument("--max_to_keep", type=int, default=2)
-    p.add_argument("--max_delay", type=float, default=6.0,
+    p.add_argument("--max_delay", type=float, default=10.0,
                    help="longest wait (s) before a kill once training is under way")
     p.add_argument("--startup_delay", type=float, default=15.0,
                    help="longest wait (s) before a kill from the launch (imports, tidying, "
