@@ -402,6 +402,9 @@ def output_folder(opt) -> str:
 def intact(prefix: str) -> str:
     """`prefix` if its index and data read completely, else ValueError naming the file."""
     problem = checkpoints.damage(prefix)
+    if problem and os.path.exists(prefix + checkpoints.STAGED + ".index"):
+        raise ValueError(f"{problem}: a kill cut its save short; train.py --continue_train on "
+                         f"its run folder finishes the save")
     if problem:
         raise ValueError(f"{problem}: restore it from a copy, or pass --weight_path another "
                          f"checkpoint")

@@ -15,6 +15,7 @@ import pytest
 import checkpoints
 import data
 import model
+import test as test_script
 import train
 from conftest import ROOT, log_steps, train_args
 from tf1 import tf
@@ -273,10 +274,11 @@ def test_resume_is_written_in_the_log(base_run, dataset, tmp_path):
     assert lines[at - 1].startswith("val step 4:") and lines[at + 1].startswith("step 5:")
 
 
-def test_a_cut_g_weight_move_is_finished(base_run, tmp_path):
+def test_a_cut_g_weight_move_is_finished(base_run, dataset, tmp_path):
     """G_weight.ckpt is saved to G_weight.ckpt.next, then moved data first, index last; after
-    a kill between the two moves (new data beside the old index, which fails its checksums),
-    the start of a resume finishes the move, giving the new generator intact."""
+    a kill between the two moves (new data beside the old index, which fails its checksums,
+    and which test.py explains), the start of a resume finishes the move, giving the new
+    generator intact."""
     run = copy_of(base_run, tmp_path)
     g_weight = str(run / checkpoints.G_WEIGHT)
     with tf.Graph().as_default():
@@ -290,6 +292,9 @@ def test_a_cut_g_weight_move_is_finished(base_run, tmp_path):
     os.replace(run / data_file.format(checkpoints.STAGED), run / data_file.format(""))
     with pytest.raises(tf.errors.OpError, match="Checksum does not match"):
         tensors(g_weight)
+    with pytest.raises(SystemExit, match="a kill cut its save short; train.py --continue_train"):
+        test_script.main(["--weight_path", str(run), "--test_path", str(dataset / "val"),
+                          "--result_dir", str(tmp_path / "result")])
     kept, notes = checkpoints.tidy(str(run), str(run / "model.ckpt-4"), 3)
     assert notes == ["finished moving the new G_weight.ckpt into place"]
     assert kept == [str(run / "model.ckpt-2"), str(run / "model.ckpt-4")]
