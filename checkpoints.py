@@ -65,7 +65,7 @@ def damage(prefix: str) -> str | None:
     try:
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)
-    except Exception as err:   # a short data file raises IndexError, a bad checksum DataLoss
+    except Exception as err:   # a short data file raises IndexError, a bad checksum OpError
         return f"{', '.join(data)} is missing or damaged ({first_line(err)})"
     return None
 
@@ -113,9 +113,9 @@ def is_leftover(name: str, run_dir: str) -> bool:
 
 
 def tidy(run_dir: str, resume: str | None, max_to_keep: int) -> tuple[list[str], list[str]]:
-    """Before a resume: finish a G_weight move a kill cut short, delete leftovers of killed saves
+    """At a resume: finish a G_weight move a kill cut short, delete leftovers of killed saves
     and the full checkpoints older than the newest `max_to_keep` up to `resume` (a run that
-    was never resumed would have deleted them). Returns (the full checkpoints kept, oldest
+    was never stopped would have deleted them). Returns (the full checkpoints kept, oldest
     first; what was deleted or moved, one note each)."""
     notes = []
     if finish_move(os.path.join(run_dir, G_WEIGHT + STAGED), os.path.join(run_dir, G_WEIGHT)):
@@ -164,9 +164,9 @@ def signals_deferred():
 
 
 def replace_checkpoint(saver: tf.train.Saver, sess: tf.Session, prefix: str) -> None:
-    """Save to a staged prefix, then move it over `prefix`: `prefix` is never a mix of an old
-    index and new data, which TensorFlow's in-place save leaves if killed between its renames
-    (a kill during the move is finished by `tidy`)."""
+    """Save to a staged prefix, then move it over `prefix`. Killed between its two renames,
+    TensorFlow's in-place save would leave new data beside the old index for good; here a
+    kill leaves a staged save or a move cut short, which `tidy` completes at the resume."""
     staged = prefix + STAGED
     saver.save(sess, staged, write_meta_graph=False, write_state=False)
     with signals_deferred():
