@@ -82,7 +82,8 @@ def images_per_second(kind: str, precision: str, args) -> float:
 
 def measure(kind: str, precision: str, args) -> dict:
     import tf1
-    row = {"kind": kind, "precision": precision, "onednn": tf1.onednn_enabled()}
+    row = {"kind": kind, "precision": tf1.usable_precision(precision),
+           "onednn": tf1.onednn_enabled()}
     if kind == "gemm":
         row["gflop_s"] = gemm_gflops(max(args.steps, 8))
     else:
@@ -140,6 +141,7 @@ def main() -> None:
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = {"on": "1", "off": "0"}[setting]
         rows.append(run_isolated("gemm", "fp32", args))
         rows += [run_isolated(k, p, args) for p in precisions
+                 if setting == "on" or p == "fp32"    # bf16 is oneDNN's pass
                  for k in args.kinds.split(",") if k != "gemm"]
     print(machine_line(args))
     print("\n".join(table(rows)))
