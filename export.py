@@ -174,8 +174,9 @@ def replace(src: str, dst: str) -> None:
 
 
 def export(serving: Serving, fmt: str, out_dir: str, opt) -> str:
-    """Writes one format and its JSON into out_dir (built in a scratch folder there, then
-    moved into place, so an interrupted export leaves the previous one whole)."""
+    """Writes one format and its JSON into out_dir. They are written in a scratch folder
+    there and moved into place when complete: an export interrupted while it is written leaves
+    the previous one as it was."""
     name = FILES[fmt]
     scratch = tempfile.mkdtemp(prefix=f".{fmt}-", dir=out_dir)
     try:
@@ -197,8 +198,8 @@ def main(argv: list[str] | None = None) -> list[str]:
     try:
         formats = checked_formats(opt.format)
         prefix = checkpoints.resolve(opt.weight_path)
-        writable_folder(out_dir)
         serving = serving_graph(opt, prefix)
+        writable_folder(out_dir)   # after the checks above, so that they leave no folder
         written = [export(serving, fmt, out_dir, opt) for fmt in formats]
     except (OSError, ValueError) as err:   # FileNotFoundError is an OSError
         sys.exit(f"error: {err}")

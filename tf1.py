@@ -18,8 +18,8 @@ if platform.machine().lower() in ("x86_64", "amd64"):
 
 import tensorflow.compat.v1 as tf  # noqa: E402
 
+tf.logging.set_verbosity(tf.logging.ERROR)   # first: disable_v2_behavior warns otherwise
 tf.disable_v2_behavior()
-tf.logging.set_verbosity(tf.logging.ERROR)
 
 from tensorflow.core.protobuf import rewriter_config_pb2  # noqa: E402
 from tensorflow.python.util import _pywrap_util_port  # noqa: E402
