@@ -74,13 +74,13 @@ def generator_terms(opt, sr: model.GeneratorOutput, hr, edge_targets, parsing_ta
     L_vgg of Eq 3.10 (the prior-guided models)."""
     terms = {}
     if "rgb" in opt.losses:
-        terms["rgb"] = losses.l_rgb(sr.rgb, hr)
+        terms["rgb"] = losses.l_rgb(sr.rgb, hr, opt.loss_norm)
     if "l1" in opt.losses:
         terms["l1"] = losses.l_1(sr.rgb, hr)
     if "edge" in opt.losses and any(e is not None for e in sr.edges):
         terms["edge"] = losses.l_e(sr.edges, edge_targets)
     if "lc" in opt.losses:
-        terms["lc"] = losses.l_lc(sr.rgb, hr)
+        terms["lc"] = losses.l_lc(sr.rgb, hr, opt.loss_norm)
     if "id" in opt.losses:
         facenet = IdentityNet(opt.facenet_graph, opt.id_vector)
         terms["id"] = losses.l_id(*on_pair(facenet, sr.rgb, hr, "facenet"), opt.id_scale)

@@ -25,11 +25,16 @@ def run(tensor):
         return sess.run(tensor)
 
 
-def test_l_rgb(graph, pair):
+def test_l_rgb_eq9_sums_channels(graph, pair):
     sr, ex = pair
-    want = np.mean((sr.astype(np.float64) - ex.hr) ** 2)
+    sq = (sr.astype(np.float64) - ex.hr) ** 2
+    want = sq.sum(-1).mean()   # Eq 9: 1/(wh) sum over c, x, y
     assert run(losses.l_rgb(tf.constant(sr), tf.constant(ex.hr))) == pytest.approx(want, rel=1e-5)
-    assert want > 50
+    assert run(losses.l_rgb(tf.constant(sr), tf.constant(ex.hr), "authors")) == pytest.approx(
+        sq.mean(), rel=1e-5)   # the authors' tf.reduce_mean
+    assert want > 150
+    with pytest.raises(ValueError, match="loss normalisation"):
+        losses.l_rgb(tf.constant(sr), tf.constant(ex.hr), "sum")
 
 
 def test_l_lc_uses_eq7_yuv(graph, pair):
@@ -39,8 +44,11 @@ def test_l_lc_uses_eq7_yuv(graph, pair):
         return np.stack([0.299 * r + 0.587 * g + 0.114 * b,
                          -0.14713 * r - 0.28886 * g + 0.436 * b,
                          0.615 * r - 0.51499 * g - 0.10001 * b], -1)
-    want = np.mean((yuv(sr) - yuv(ex.hr)) ** 2)
-    assert run(losses.l_lc(tf.constant(sr), tf.constant(ex.hr))) == pytest.approx(want, rel=1e-5)
+    sq = (yuv(sr) - yuv(ex.hr)) ** 2
+    assert run(losses.l_lc(tf.constant(sr), tf.constant(ex.hr))) == pytest.approx(
+        sq.sum(-1).mean(), rel=1e-5)   # Eq 8: summed over Y, U, V
+    assert run(losses.l_lc(tf.constant(sr), tf.constant(ex.hr), "authors")) == pytest.approx(
+        sq.mean(), rel=1e-5)
     # the authors' tf.image.rgb_to_yuv agrees with Eq 7 to the printed digits
     np.testing.assert_allclose(run(tf.image.rgb_to_yuv(tf.constant(ex.hr))), yuv(ex.hr),
                                atol=0.02)

@@ -81,6 +81,36 @@ def test_discriminator_shapes(graph):
     assert [v.shape.as_list()[-1] for v in convs] == [128, 128, 256, 256, 256, 512, 512]
 
 
+def fc_input(graph, scope: str) -> tf.Tensor:
+    """The tensor the discriminator flattens into its first fc (di_conv4_1's output)."""
+    return graph.get_operation_by_name(f"{scope}/Reshape").inputs[0]
+
+
+def test_discriminator_activation_after_conv4(graph, val_faces):
+    """Table 2's caption: LeakyReLU 0.2 after every layer but the last fc ('paper'); the
+    authors' code leaves di_conv4_1 linear ('authors'). Same weights, real faces."""
+    x = tf.constant(val_faces[:2].astype(np.float32))
+    logits = {"authors": model.discriminator(x, variant="authors"),
+              "paper": model.discriminator(x, reuse=True)}
+    feats = {"authors": fc_input(graph, "discriminator"),
+             "paper": fc_input(graph, "discriminator_1")}
+    fc = [tf.trainable_variables(f"discriminator/{n}")[0]
+          for n in ("dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias")]
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        got, logits, (w1, b1, w2, b2) = sess.run([feats, logits, fc])
+    conv4 = got["authors"].astype(np.float64)
+    assert conv4.min() < 0 < conv4.max()          # the activation has something to change
+    leaky = lambda a: np.where(a > 0, a, 0.2 * a)
+    np.testing.assert_allclose(got["paper"], leaky(conv4), rtol=1e-5, atol=1e-4)
+    for variant, feat in (("paper", leaky(conv4)), ("authors", conv4)):
+        want = leaky(feat.reshape(2, -1) @ w1 + b1) @ w2 + b2   # fc 512 + LeakyReLU, fc 1
+        np.testing.assert_allclose(logits[variant], want, rtol=1e-3, atol=1e-3)
+    assert not np.allclose(logits["paper"], logits["authors"])
+    with pytest.raises(ValueError, match="discriminator variant"):
+        model.discriminator(x, reuse=True, variant="none")
+
+
 def test_builds_twice_in_one_process():
     for _ in range(2):
         with tf.Graph().as_default():
