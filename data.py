@@ -19,7 +19,11 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 PRESETS = ("celeba", "vggface2", "aligned")
 # Canny (low, high) thresholds on 0..255 gray: the paper's and the authors' code's.
 CANNY_FIXED = {"paper": (100, 255), "authors": (50, 255)}
-CANNY_MODES = (*CANNY_FIXED, "adaptive")
+# Section 3.1's adaptive rule T = m + k sigma, read two ways (the text is at odds with itself):
+# "adaptive" is Eq 1-2, T_h = m + k_h sigma and T_l = T_h / 2; "adaptive_k" is the sentence
+# after Eq 2, "We set k to be 1.2 and 1.6 to obtain T_l and T_h", T_l = m + k_l sigma.
+CANNY_MODES = (*CANNY_FIXED, "adaptive", "adaptive_k")
+CANNY_K = (1.2, 1.6)   # (k_l, k_h), Section 3.1
 
 
 class DataError(RuntimeError):
@@ -118,28 +122,30 @@ def degrade(hr: np.ndarray) -> list[np.ndarray]:
     return chain
 
 
-def canny_thresholds(gray: np.ndarray, mode: str, k: float = 1.0) -> tuple[float, float]:
-    """(T_l, T_h). 'adaptive' is Eq 1-2: T_h = m + k*sigma of the Sobel gradient magnitude,
-    T_l = T_h / 2."""
+def canny_thresholds(gray: np.ndarray, mode: str,
+                     k: Sequence[float] = CANNY_K) -> tuple[float, float]:
+    """(T_l, T_h) of a CANNY_MODES mode; k = (k_l, k_h) of the adaptive rules. m and sigma are
+    the mean and standard deviation of the 3x3 Sobel gradient magnitude |gx| + |gy|: the
+    magnitude cv2.Canny compares its thresholds with."""
     if mode in CANNY_FIXED:
         return CANNY_FIXED[mode]
-    if mode != "adaptive":
+    if mode not in CANNY_MODES:
         raise ValueError(f"unknown Canny mode {mode!r}; choose from {CANNY_MODES}")
-    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0)
-    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1)
-    mag = np.sqrt(gx * gx + gy * gy)
-    t_h = float(mag.mean() + k * mag.std())
-    return t_h / 2, t_h
+    mag = np.abs(cv2.Sobel(gray, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(gray, cv2.CV_32F, 0, 1))
+    m, sigma = float(mag.mean()), float(mag.std())
+    k_l, k_h = k
+    t_h = m + k_h * sigma
+    return (t_h / 2 if mode == "adaptive" else m + k_l * sigma), t_h
 
 
-def canny(img: np.ndarray, mode: str = "paper", k: float = 1.0) -> np.ndarray:
+def canny(img: np.ndarray, mode: str = "paper", k: Sequence[float] = CANNY_K) -> np.ndarray:
     """Canny edges of an RGB uint8 image as float32 (H,W,1) with values 0 or 255."""
     gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     low, high = canny_thresholds(gray, mode, k)
     return cv2.Canny(gray, low, high)[..., None].astype(np.float32)
 
 
-def make_example(hr: np.ndarray, canny_mode: str = "paper", canny_k: float = 1.0,
+def make_example(hr: np.ndarray, canny_mode: str = "paper", canny_k: Sequence[float] = CANNY_K,
                  parts: np.ndarray | None = None) -> Example:
     """HR uint8 128x128 -> (HR, LR 16x16, Canny targets at 32/64/128) from one bilinear chain,
     and its uint8 part maps `parts` (if given) scaled to 0..1."""
@@ -166,7 +172,7 @@ class BatchLoader:
 
     def __init__(self, paths: Sequence[str], batch_size: int, preset: str = "aligned",
                  rotations: Sequence[int] = (90, 270), flip_rotate: bool = True,
-                 canny_mode: str = "paper", canny_k: float = 1.0, threads: int = 2,
+                 canny_mode: str = "paper", canny_k: Sequence[float] = CANNY_K, threads: int = 2,
                  prefetch: int = 4, seed: int = 0, max_scale: float = 1.0, parsing=None):
         self.paths = list(paths)
         self.bad: set[str] = set()
@@ -243,7 +249,7 @@ class BatchLoader:
 
 
 def load_eval_set(paths: Sequence[str], preset: str = "aligned", canny_mode: str = "paper",
-                  canny_k: float = 1.0) -> tuple[list[str], Example | None]:
+                  canny_k: Sequence[float] = CANNY_K) -> tuple[list[str], Example | None]:
     """Deterministic (no augmentation) examples for validation; bad files are warned and
     skipped. Returns the paths used and their stacked examples."""
     used, examples = [], []

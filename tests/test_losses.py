@@ -9,6 +9,7 @@ import data
 import losses
 from conftest import identity_of
 from identity import IdentityNet, embed
+from options.test_options import TestOptions
 from tf1 import tf
 
 
@@ -78,18 +79,42 @@ def test_l_e_against_opencv_canny(graph, pair, val_paths):
     assert got2 == pytest.approx(want - np.mean((maps[0] - targets[0]) ** 2), rel=1e-5)
 
 
+def sobel_l1(gray: np.ndarray) -> np.ndarray:
+    """|gx| + |gy| of the 3x3 Sobel filters in numpy, OpenCV's reflect-101 border."""
+    p = np.pad(gray.astype(np.float64), 1, mode="reflect")
+    gx = (p[:-2, 2:] + 2 * p[1:-1, 2:] + p[2:, 2:]) - (p[:-2, :-2] + 2 * p[1:-1, :-2] + p[2:, :-2])
+    gy = (p[2:, :-2] + 2 * p[2:, 1:-1] + p[2:, 2:]) - (p[:-2, :-2] + 2 * p[:-2, 1:-1] + p[:-2, 2:])
+    return np.abs(gx) + np.abs(gy)
+
+
 def test_canny_modes(val_faces):
     img = val_faces[0]
     paper, authors = data.canny(img, "paper"), data.canny(img, "authors")
     assert set(np.unique(paper)) <= {0.0, 255.0}
     assert (authors > 0).sum() > (paper > 0).sum() > 0   # lower threshold, more edges
-    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float64)
-    gx = cv2.Sobel(gray, cv2.CV_64F, 1, 0)
-    gy = cv2.Sobel(gray, cv2.CV_64F, 0, 1)
-    mag = np.hypot(gx, gy)
-    t_l, t_h = data.canny_thresholds(gray.astype(np.uint8), "adaptive", k=1.5)
-    assert t_h == pytest.approx(mag.mean() + 1.5 * mag.std(), rel=1e-4)
-    assert t_l == pytest.approx(t_h / 2)
+
+
+@pytest.mark.parametrize("face", range(4))
+def test_adaptive_canny_k_of_section_3_1(val_faces, face):
+    """Eq 1-2 with k = 1.6 ('adaptive') and the sentence's k = 1.2 for T_l, 1.6 for T_h
+    ('adaptive_k'), m and sigma of the Sobel magnitude that cv2.Canny thresholds."""
+    img = val_faces[face]
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    mag = sobel_l1(gray)
+    m, sigma = mag.mean(), mag.std()
+    assert data.CANNY_K == (1.2, 1.6)
+    assert TestOptions().parse([], verbose=False).canny_k == [1.2, 1.6]
+    want = {"adaptive": ((m + 1.6 * sigma) / 2, m + 1.6 * sigma),
+            "adaptive_k": (m + 1.2 * sigma, m + 1.6 * sigma)}
+    for mode, (t_l, t_h) in want.items():
+        assert data.canny_thresholds(gray, mode) == pytest.approx((t_l, t_h), rel=1e-5)
+        np.testing.assert_array_equal(data.canny(img, mode)[..., 0], cv2.Canny(gray, t_l, t_h))
+    assert 40 < want["adaptive"][0] < want["adaptive_k"][0] < want["adaptive_k"][1] < 400
+    # T_l = T_h / 2 keeps more weak edges than T_l = m + 1.2 sigma
+    assert (data.canny(img, "adaptive") > 0).sum() > (data.canny(img, "adaptive_k") > 0).sum()
+    # another k moves the thresholds
+    assert data.canny_thresholds(gray, "adaptive_k", (1.0, 2.0)) == pytest.approx(
+        (m + sigma, m + 2 * sigma), rel=1e-5)
 
 
 def np_js(p, q):
