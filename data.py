@@ -17,6 +17,9 @@ HR_SIZE = 128
 LR_SIZE = 16
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 PRESETS = ("celeba", "vggface2", "aligned")
+# How a cropped face is resized to 128x128: bilinear as EIPNet's authors' code, bicubic as
+# JEANet's Section IV-B ("reshape them to the size of 128x128 using the bicubic interpolation")
+HR_RESIZE = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
 # Canny (low, high) thresholds on 0..255 gray: the paper's and the authors' code's.
 CANNY_FIXED = {"paper": (100, 255), "authors": (50, 255)}
 # Section 3.1's adaptive rule T = m + k sigma, read two ways (the text is at odds with itself):
@@ -71,8 +74,8 @@ def read_image(path: str) -> np.ndarray:
         raise DataError(f"cannot read image {path!r} ({err}); remove or replace the file") from err
 
 
-def preset_crop(img: np.ndarray, preset: str) -> np.ndarray:
-    """Crop and resize to 128x128 as in Section 4.2 (bilinear, as the authors' code)."""
+def preset_crop(img: np.ndarray, preset: str, resize: str = "bilinear") -> np.ndarray:
+    """Crop as in Section 4.2 and resize to 128x128 with `resize` (HR_RESIZE)."""
     h, w = img.shape[:2]
     if preset == "celeba":       # centre 178x178 of the 178x218 aligned CelebA image
         side = min(h, w, 178)
@@ -86,7 +89,7 @@ def preset_crop(img: np.ndarray, preset: str) -> np.ndarray:
         top, left = (h - side) // 2, (w - side) // 2
         img = img[top:top + side, left:left + side]
     if img.shape[:2] != (HR_SIZE, HR_SIZE):
-        img = cv2.resize(img, (HR_SIZE, HR_SIZE), interpolation=cv2.INTER_LINEAR)
+        img = cv2.resize(img, (HR_SIZE, HR_SIZE), interpolation=HR_RESIZE[resize])
     return img
 
 
@@ -173,10 +176,12 @@ class BatchLoader:
     def __init__(self, paths: Sequence[str], batch_size: int, preset: str = "aligned",
                  rotations: Sequence[int] = (90, 270), flip_rotate: bool = True,
                  canny_mode: str = "paper", canny_k: Sequence[float] = CANNY_K, threads: int = 2,
-                 prefetch: int = 4, seed: int = 0, max_scale: float = 1.0, parsing=None):
+                 prefetch: int = 4, seed: int = 0, max_scale: float = 1.0, parsing=None,
+                 hr_resize: str = "bilinear"):
         self.paths = list(paths)
         self.bad: set[str] = set()
         self.batch_size, self.preset, self.rotations = batch_size, preset, tuple(rotations)
+        self.hr_resize = hr_resize
         self.flip_rotate, self.canny_mode, self.canny_k = flip_rotate, canny_mode, canny_k
         self.max_scale = max_scale   # > 1: rescale() augmentation (JEANet)
         self.parsing = parsing
@@ -199,7 +204,7 @@ class BatchLoader:
                     raise DataError("every training image failed to load; see the warnings above")
                 path = self.paths[rng.integers(len(self.paths))]
             try:
-                img = preset_crop(read_image(path), self.preset)
+                img = preset_crop(read_image(path), self.preset, self.hr_resize)
                 return img if self.parsing is None else np.dstack([img, self.parsing(path)])
             except DataError as err:
                 with self.lock:
@@ -249,13 +254,15 @@ class BatchLoader:
 
 
 def load_eval_set(paths: Sequence[str], preset: str = "aligned", canny_mode: str = "paper",
-                  canny_k: Sequence[float] = CANNY_K) -> tuple[list[str], Example | None]:
+                  canny_k: Sequence[float] = CANNY_K,
+                  hr_resize: str = "bilinear") -> tuple[list[str], Example | None]:
     """Deterministic (no augmentation) examples for validation; bad files are warned and
     skipped. Returns the paths used and their stacked examples."""
     used, examples = [], []
     for p in paths:
         try:
-            examples.append(make_example(preset_crop(read_image(p), preset), canny_mode, canny_k))
+            hr = preset_crop(read_image(p), preset, hr_resize)
+            examples.append(make_example(hr, canny_mode, canny_k))
             used.append(p)
         except DataError as err:
             warnings.warn(f"skipping {err}")

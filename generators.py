@@ -32,6 +32,7 @@ class Generator(NamedTuple):
     priors: bool = False                          # outputs coarse SR and parsing maps
     # a checkpoint's {variable: shape} -> the architecture options it fixes, {option: value}
     architecture: Callable[[dict], dict] = _no_options
+    edge_weights: tuple = (1.0, 1.0, 1.0)         # of the edge loss at 32, 64, 128 px
 
 
 def edge_flags(opt) -> list[bool]:
@@ -70,7 +71,8 @@ def _prior_guided(lr, opt, training, reuse) -> model.GeneratorOutput:
 # the thesis's two methods share the generator; method 2 adds L_vgg and L_ad (train_options.py)
 GENERATORS = {
     "eipnet": Generator("EIPNet", _eipnet, architecture=_eipnet_architecture),
-    "jeanet": Generator("JEANet", _jeanet, architecture=_jeanet_architecture),
+    "jeanet": Generator("JEANet", _jeanet, architecture=_jeanet_architecture,
+                        edge_weights=tuple(1 / r for r in jeanet.EDGE_R)),   # Eq 7's 1/r
     "prior_guided": Generator("Prior-guided", _prior_guided, _prior_guided_d, priors=True),
     "prior_guided_gan": Generator("Prior-guided GAN", _prior_guided, _prior_guided_d,
                                   priors=True),

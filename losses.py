@@ -62,11 +62,11 @@ def l_vgg(features_sr, features_hr):
     return mse(features_sr, tf.stop_gradient(features_hr))
 
 
-def l_e(edges, targets):
-    """Eq 3 (and JEANet's edge loss, r = 4, 2, 1): sum over scales (32, 64, 128) of the MSE
-    between the edge block's map and the Canny edges of HR at that scale; scales whose edge
-    block is switched off are skipped."""
-    return tf.add_n([mse(e, t) for e, t in zip(edges, targets)
+def l_e(edges, targets, weights=(1.0, 1.0, 1.0)):
+    """Eq 3: sum over scales (32, 64, 128) of the MSE between the edge block's map and the
+    Canny edges of HR at that scale, each scale times its weight (JEANet's Eq 7: 1/r); scales
+    whose edge block is switched off are skipped."""
+    return tf.add_n([w * mse(e, t) for e, t, w in zip(edges, targets, weights)
                      if e is not None])
 
 

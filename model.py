@@ -68,9 +68,11 @@ def edge_block(x, k: int, name: str, use_prelu: bool = False):
     """Fig. 3: sub = relu(x - avg_pool_k(x)); returns (edge map, concat([x, sub])).
 
     TensorFlow's SAME average pooling divides by the valid cells only (authors' semantics).
-    use_prelu is JEANet's variant (its Fig. 4): a PReLU (`<name>/prelu/slope`) replaces the
-    ReLU of the high-pass features, so the next layers also see the dark side of an edge; the
-    edge map keeps its ReLU, as the Canny targets are non-negative.
+    use_prelu is JEANet's variant (Section III-C: "a simplex convolutional layer, a simplex
+    average pooling layer and PReLU layer"; where the PReLU sits is our choice, as its Fig. 4 is
+    not in the text): a PReLU (`<name>/prelu/slope`) replaces the ReLU of the high-pass
+    features, so the next layers also see the dark side of an edge; the edge map keeps its
+    ReLU, as the Canny targets are non-negative.
     """
     smooth = tf.nn.avg_pool2d(x, k, 1, "SAME")
     sub = prelu(x - smooth, f"{name}/prelu") if use_prelu else tf.nn.relu(x - smooth)

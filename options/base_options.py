@@ -47,6 +47,9 @@ class BaseOptions:
         parser.add_argument("--batchSize", type=int, default=16, help="input batch size")
         parser.add_argument("--dataset", default="aligned", choices=["celeba", "vggface2", "aligned"],
                             help="crop preset (Section 4.2); aligned = resize only")
+        parser.add_argument("--hr_resize", default="bilinear", choices=list(data.HR_RESIZE),
+                            help="resize of the cropped face to 128 px: bilinear (EIPNet's "
+                                 "authors' code), bicubic (JEANet Section IV-B, its default)")
         parser.add_argument("--canny", default="paper", choices=list(data.CANNY_MODES),
                             help="Canny thresholds: paper 100/255, authors 50/255; adaptive: "
                                  "Eq 1-2, T_h = m + k_h*sigma, T_l = T_h/2; adaptive_k: "

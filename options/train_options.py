@@ -16,12 +16,14 @@ BETA_VGG = 0.1
 class TrainOptions(BaseOptions):
     is_train = True
     # JEANet's training settings (from its paper) where they differ from EIPNet's: Adam lr 2e-4,
-    # L1 + 0.01 x edge loss (Eq 6-8), flips, rotations 90/180/270 and rescaling 1.0-1.3.
-    # Its 0.01 weighs losses of [0,1] images; here values are 0..255, where L1 grows by 255 and
-    # the edge MSE by 255^2, so the same balance is 0.01 / 255.
+    # L1 + 0.01 x edge loss (Eq 6-8), flips, rotations 90/180/270 and rescaling 1.0-1.3, HR
+    # faces resized bicubically (Section IV-B). Its 0.01 weighs losses of [0,1] images, with Eq
+    # 6 read as the mean absolute error and Eq 7's "L2 norm" as the mean squared error (README,
+    # "Edge loss per scale"). Here values are 0..255, where the L1 grows by 255 and the squared
+    # error by 255^2, so the same balance is 0.01 / 255; Eq 7's 1/r weights have no unit.
     model_defaults = {"jeanet": {"learning_rate": 2e-4, "losses": ["l1", "edge"],
                                  "lambda_edge": 0.01 / 255, "rotations": [90, 180, 270],
-                                 "rescale": 1.3},
+                                 "rescale": 1.3, "hr_resize": "bicubic"},
                       # the prior-guided network (thesis): RMSProp; method 1 trains on Eq 3.8,
                       # method 2 on Eq 3.10 from the first step with SRGAN's adversarial weight
                       "prior_guided": {"optimizer": "rmsprop",

@@ -77,6 +77,12 @@ def test_l_e_against_opencv_canny(graph, pair, val_paths):
     got2 = run(losses.l_e([None, tf.constant(maps[1]), tf.constant(maps[2])],
                           [tf.constant(t) for t in ex.edges]))
     assert got2 == pytest.approx(want - np.mean((maps[0] - targets[0]) ** 2), rel=1e-5)
+    # JEANet's Eq 7: each scale's term times 1/r, r = 4, 2, 1 at 32, 64, 128 px
+    r = (4, 2, 1)
+    want_r = sum(np.mean((m - t) ** 2) / k for m, t, k in zip(maps, targets, r))
+    got_r = run(losses.l_e([tf.constant(m) for m in maps], [tf.constant(t) for t in ex.edges],
+                           [1 / k for k in r]))
+    assert got_r == pytest.approx(want_r, rel=1e-5) and got_r < 0.8 * got
 
 
 def sobel_l1(gray: np.ndarray) -> np.ndarray:

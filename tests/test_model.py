@@ -14,7 +14,7 @@ def test_generator_shapes_params_and_macs(graph):
     assert out.rgb.shape.as_list() == [1, 128, 128, 3]
     assert [e.shape.as_list() for e in out.edges] == [[1, 32, 32, 1], [1, 64, 64, 1],
                                                       [1, 128, 128, 1]]
-    assert model.count_params("generator") == 11_915_654          # 11.91M (paper)
+    assert model.count_params("generator") == 11_915_654   # Table 1's 3x3 conv4: 11.92M
     assert model.count_macs(out.rgb) / 1e9 == pytest.approx(10.128, abs=0.01)
 
 
@@ -22,6 +22,9 @@ def test_released_tail_and_ablation(graph):
     lr = tf.placeholder(tf.float32, [None, 16, 16, 3])
     out = model.generator(lr, tail="released", edge_blocks=(True, False, True))
     assert tf.trainable_variables("generator/RGB")[0].shape.as_list() == [1, 1, 128, 3]
+    with tf.Graph().as_default():   # the full released graph: Table 9's 11.91M
+        model.generator(tf.placeholder(tf.float32, [1, 16, 16, 3]), tail="released")
+        assert model.count_params("generator") == 11_912_582
     assert out.edges[1] is None
     # without the 64 px edge block Step3_1 sees 128 channels instead of 256
     assert tf.trainable_variables("generator/Step3_1/w")[0].shape.as_list()[2] == 128
