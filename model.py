@@ -33,13 +33,23 @@ class GeneratorOutput(NamedTuple):
 
 def conv(x, out_ch: int, name: str, k: int = 3, stride: int = 1, padding: str = "SAME",
          relu: bool = True, dilation: int = 1):
-    """Conv with bias; variables `<name>/w`, `<name>/b` as in the authors' layout."""
+    """Conv with bias; variables `<name>/w`, `<name>/b` as in the authors' layout.
+
+    A dilated conv (stride 1) runs as space_to_batch around a plain conv (atrous_conv2d): the
+    CPU kernels without oneDNN (TensorFlow's default on AVX2-only CPUs) have no gradient for
+    dilation > 1, and the variables stay the same either way.
+    """
     with tf.variable_scope(name):
         w = tf.get_variable("w", [k, k, x.shape[-1], out_ch], tf.float32,
                             tf.glorot_uniform_initializer())
         b = tf.get_variable("b", [out_ch], tf.float32, tf.zeros_initializer())
-        y = tf.nn.bias_add(tf.nn.conv2d(x, w, [1, stride, stride, 1], padding,
-                                        dilations=[1, dilation, dilation, 1]), b)
+        if dilation > 1:
+            if stride != 1:
+                raise ValueError(f"{name}: a dilated conv needs stride 1, got {stride}")
+            y = tf.nn.atrous_conv2d(x, w, dilation, padding)
+        else:
+            y = tf.nn.conv2d(x, w, [1, stride, stride, 1], padding)
+        y = tf.nn.bias_add(y, b)
     return tf.nn.relu(y) if relu else y
 
 
@@ -141,18 +151,19 @@ def count_params(scope: str) -> int:
 
 def count_macs(outputs, scope: str = "generator") -> int:
     """Multiply-accumulates of the convolutions under `scope` for the static shapes of the
-    graph that produced `outputs` (build it at batch 1 for a per-image count)."""
+    graph that produced `outputs` (build it at batch 1 for a per-image count). The batch
+    dimension of each conv counts: an atrous conv runs on rate^2 space_to_batch blocks."""
     macs = 0
     for op in outputs.graph.get_operations():
         if not op.name.startswith(scope + "/"):
             continue
         if op.type == "Conv2D":
             kh, kw, cin, cout = op.inputs[1].shape.as_list()
-            _, h, w, _ = op.outputs[0].shape.as_list()
+            n, h, w, _ = op.outputs[0].shape.as_list()
         elif op.type == "Conv2DBackpropInput":   # transposed conv: every input pixel x kernel
             kh, kw, cout, cin = op.inputs[1].shape.as_list()
-            _, h, w, _ = op.inputs[2].shape.as_list()
+            n, h, w, _ = op.inputs[2].shape.as_list()
         else:
             continue
-        macs += h * w * kh * kw * cin * cout
+        macs += n * h * w * kh * kw * cin * cout
     return macs

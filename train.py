@@ -210,6 +210,9 @@ class Trainer:
             print(f"resumed from {latest}")
         else:
             self.sess.run(tf.global_variables_initializer())
+            if self.opt.pretrained:   # fine-tuning: D and the optimiser slots start fresh
+                self.g_saver.restore(self.sess, self.opt.pretrained)
+                print(f"generator initialised from {self.opt.pretrained}")
         return int(self.sess.run(self.g.global_step))
 
     def step(self, step: int) -> dict:
@@ -307,6 +310,17 @@ def check_inputs(opt) -> tuple[list[str], data.Example]:
     return train_paths, val
 
 
+def pretrained_options(opt):
+    """opt with --pretrained resolved to a checkpoint prefix and the architecture it fixes
+    (EIPNet's tail, edge blocks, JEANet's shortcuts), each override noted."""
+    prefix = checkpoints.resolve(opt.pretrained)
+    opt, notes = generators.trained_options(opt, prefix)
+    opt.pretrained = prefix
+    for note in notes:
+        print(note)
+    return opt
+
+
 def train(opt, train_paths: list[str], val: data.Example) -> int:
     """Train to opt.niter in a graph of its own; returns the last completed iteration."""
     with tf.Graph().as_default():
@@ -374,6 +388,8 @@ def main(argv: list[str] | None = None) -> None:
     opt = options.parse(argv)
     try:
         train_paths, val = check_inputs(opt)
+        if opt.pretrained and not opt.continue_train:
+            opt = pretrained_options(opt)
     except (data.DataError, FileExistsError, FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     options.save(opt)

@@ -6,6 +6,7 @@ import os
 
 import data
 import generators
+from tf1 import usable_precision
 
 
 def int_list(text: str) -> list[int]:
@@ -57,7 +58,8 @@ class BaseOptions:
         parser.add_argument("--canny_k", type=float, nargs=2, default=list(data.CANNY_K),
                             metavar=("K_L", "K_H"), help="k_l and k_h of the adaptive rules")
         parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
-                            help="bf16: oneDNN auto mixed precision on CPU; fp16: on a GPU build")
+                            help="bf16: oneDNN auto mixed precision on a CPU with avx512_bf16 or "
+                                 "amx_bf16 (elsewhere fp32, said once); fp16: on a GPU build")
         return parser
 
     def parse(self, args: list[str] | None = None, verbose: bool = True) -> argparse.Namespace:
@@ -67,6 +69,7 @@ class BaseOptions:
         self.parser.set_defaults(**self.model_defaults.get(model, {}))
         opt = self.parser.parse_args(args)
         opt.isTrain = self.is_train
+        opt.precision = usable_precision(opt.precision)
         opt.run_dir = os.path.join(opt.checkpoint_path, opt.save_path)
         if verbose:
             print(self.format(opt))

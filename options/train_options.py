@@ -97,6 +97,11 @@ class TrainOptions(BaseOptions):
                                  "about its centre (JEANet: 1.3; 1 = off)")
         parser.add_argument("--loader_threads", type=int, default=2)
         # checkpoints and logs
+        parser.add_argument("--pretrained", default=None,
+                            help="fine-tune: start the generator from these weights (a folder "
+                                 "holding G_weight.ckpt, or a checkpoint prefix; ours or the "
+                                 "authors'); D and the optimiser start fresh, the architecture "
+                                 "is read from the checkpoint. Ignored with --continue_train")
         parser.add_argument("--continue_train", action="store_true",
                             help="resume from the latest full checkpoint in the run folder")
         parser.add_argument("--max_to_keep", type=int, default=3)

@@ -121,3 +121,43 @@ def test_builds_twice_in_one_process():
             model.generator(lr)
             model.generator(lr, reuse=True)   # shared weights, e.g. a second input
             assert model.count_params("generator") == 11_915_654
+
+
+def dilated_conv_numpy(x: np.ndarray, w: np.ndarray, rate: int) -> np.ndarray:
+    """Independent reference: SAME dilated conv as an explicit sum over kernel taps."""
+    k = w.shape[0]
+    pad = rate * (k - 1) // 2
+    xp = np.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
+    h, wd = x.shape[1:3]
+    y = np.zeros(x.shape[:3] + (w.shape[3],), np.float64)
+    for a in range(k):
+        for b in range(k):
+            y += xp[:, a * rate:a * rate + h, b * rate:b * rate + wd] @ w[a, b]
+    return y
+
+
+def test_dilated_conv_runs_on_every_cpu_and_matches_numpy(graph, val_faces):
+    """The prior-guided block's dilated conv: forward and both gradients against numpy on
+    real faces, and no Conv2D with dilation > 1 in the graph (its gradient has no CPU kernel
+    without oneDNN, TensorFlow's default on AVX2-only CPUs)."""
+    faces = val_faces[:2, ::4, ::4].astype(np.float32) / 255.0          # (2,32,32,3)
+    x = tf.constant(faces)
+    y = model.conv(x, 4, "wide", relu=False, dilation=2)
+    w, b = tf.trainable_variables("wide")
+    r = np.random.default_rng(0).normal(size=(2, 32, 32, 4)).astype(np.float32)
+    grads = tf.gradients(tf.reduce_sum(y * r), [x, w])
+    assert all(list(op.get_attr("dilations")) == [1, 1, 1, 1]
+               for op in graph.get_operations() if op.type.startswith("Conv2D"))
+    with tf.Session() as sess:
+        sess.run([tf.global_variables_initializer(), b.assign(np.arange(4, dtype=np.float32))])
+        w_val, y_val, (gx, gw) = sess.run([w, y, grads])
+    np.testing.assert_allclose(y_val, dilated_conv_numpy(faces, w_val, 2) + np.arange(4),
+                               rtol=1e-4, atol=1e-5)
+    # d/dw of sum(y * r): correlate the padded input with r at each tap
+    xp = np.pad(faces, [(0, 0), (2, 2), (2, 2), (0, 0)])
+    want_gw = np.stack([np.stack([np.einsum("nijc,nijo->co", xp[:, 2 * a:2 * a + 32, 2 * b:2 * b + 32], r)
+                                  for b in range(3)]) for a in range(3)])
+    np.testing.assert_allclose(gw, want_gw, rtol=1e-4, atol=1e-4)
+    # d/dx is the dilated conv of r with the flipped, transposed kernel
+    want_gx = dilated_conv_numpy(r, w_val[::-1, ::-1].transpose(0, 1, 3, 2), 2)
+    np.testing.assert_allclose(gx, want_gx, rtol=1e-4, atol=1e-4)

@@ -279,9 +279,9 @@ def test_fps_at_batch_1_and_16():
     assert all(s[1:] == (16, 16, 3) for s in SlowGenerator.batches)
     assert info["fps_batch1"] == pytest.approx(20, rel=0.3)
     assert info["fps_batch16"] == pytest.approx(16 * 20, rel=0.3)
-    assert info["params"] == 11_912_582 and info["precision"] == "bf16"
+    assert info["params"] == 11_912_582 and info["precision"] == opt.precision
     md = test_script.markdown({"model": "eipnet", "weights": "w", "y_channel": False,
                                "metrics": {}, "tar": {}, "complexity": info,
                                "images": {"total": 0, "scored": 0, "lr_only": 0, "skipped": [],
                                           "no_face": None}})
-    assert f"| {info['fps_batch1']:.1f} | {info['fps_batch16']:.1f} | bf16 |" in md
+    assert f"| {info['fps_batch1']:.1f} | {info['fps_batch16']:.1f} | {opt.precision} |" in md

@@ -13,7 +13,7 @@ import data
 import train
 from conftest import ROOT, copy_faces
 from options.train_options import TrainOptions
-from tf1 import session_config, tf
+from tf1 import session_config, tf, usable_precision
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +150,9 @@ def test_eq11_defaults_loss_norm_and_discriminator_in_the_graph(train_paths):
     assert fc_inputs["paper"].op.type == "LeakyRelu" != fc_inputs["authors"].op.type
 
 
+@pytest.mark.skipif(usable_precision("bf16") != "bf16",
+                    reason="no avx512_bf16/amx_bf16 on this CPU, or oneDNN off or capped: "
+                           "bf16 runs fp32")
 def test_bf16_tracks_fp32(train_paths):
     batch = fixed_batch(train_paths)
     curves = {p: run_steps(TrainOptions().parse(["--losses", "rgb,edge,lc", "--precision", p],
@@ -171,3 +174,21 @@ def test_non_finite_loss_stops_and_keeps_checkpoint(dataset, tmp_path, monkeypat
     with pytest.raises(SystemExit, match="non-finite loss at iteration 2"):
         train.main(argv[:-4] + ["--niter", "4", "--continue_train", "--val_freq", "2"])
     assert tf.train.latest_checkpoint(str(tmp_path / "run")).endswith("model.ckpt-2")
+
+
+def test_pretrained_fine_tunes_from_the_authors_weights(dataset, tmp_path):
+    """--pretrained starts G from a generator checkpoint (here the authors'-layout fixture,
+    1x1 tail, read from the checkpoint) and trains it: one step moves it only a little."""
+    from conftest import OFFICIAL
+    train.main(args(dataset, tmp_path, "--niter", "1", "--val_freq", "1", "--save_freq", "1",
+                    "--losses", "rgb", "--pretrained", str(OFFICIAL)))
+    run = tmp_path / "run"
+    assert "G_weight.ckpt" in (run / "opt.txt").read_text()          # the resolved prefix
+    before = tf.train.load_checkpoint(str(OFFICIAL / "G_weight.ckpt"))
+    after = tf.train.load_checkpoint(str(run / "G_weight.ckpt"))
+    assert after.get_tensor("generator/RGB/w").shape == (1, 1, 128, 3)
+    for name in ("generator/Conv1/w", "generator/RGB/w", "generator/Step2_1/w"):
+        old, new = before.get_tensor(name), after.get_tensor(name)
+        step = np.abs(new - old).max()
+        assert 0 < step < 1e-3 * 2, (name, step)      # one Adam step of lr 1e-4 per weight
+        assert np.corrcoef(old.ravel(), new.ravel())[0, 1] > 0.999
