@@ -132,10 +132,10 @@ def main() -> None:
     parser.add_argument("--isa", default="", help="cap oneDNN's ISA, e.g. AVX2 (ONEDNN_MAX_CPU_ISA)")
     parser.add_argument("--kinds", default=",".join(KINDS))
     args = parser.parse_args()
-    from tf1 import usable_precision
-    precisions = [p for p in args.precisions.split(",") if usable_precision(p) == p]
     if args.isa:
         os.environ["ONEDNN_MAX_CPU_ISA"] = args.isa
+    from tf1 import usable_precision
+    precisions = [p for p in args.precisions.split(",") if usable_precision(p) == p]
     rows = []
     for setting in args.onednn.split(","):
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = {"on": "1", "off": "0"}[setting]

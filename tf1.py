@@ -26,6 +26,10 @@ from tensorflow.python.util import _pywrap_util_port  # noqa: E402
 
 # CPU flags that give oneDNN native bf16 arithmetic; without them bf16 is emulated or skipped.
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+# ONEDNN_MAX_CPU_ISA caps that keep bf16 kernels (below them, a bf16 graph aborts the process)
+BF16_ISA_CAPS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512", "AVX512_CORE_AMX",
+                 "AVX10_1_512_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX_FP16", "ALL",
+                 "DEFAULT")
 
 
 @lru_cache(maxsize=None)
@@ -52,20 +56,30 @@ def onednn_enabled() -> bool:
 
 
 @lru_cache(maxsize=None)
-def _say_no_bf16(reason: str) -> None:
-    print(f"--precision bf16: {reason}, so bf16 would not run faster; running fp32",
+def _say_fp32(precision: str, reason: str) -> None:
+    print(f"--precision {precision}: {reason}, so it would not run faster; running fp32",
           file=sys.stderr)
 
 
+def isa_cap() -> str:
+    return os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL")
+
+
+def has_gpu() -> bool:
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
 def usable_precision(precision: str) -> str:
-    """`precision`, except bf16 where it cannot help (no bf16 instructions, or oneDNN off):
-    said once, then fp32."""
-    if precision != "bf16":
-        return precision
-    if not has_bf16():
-        _say_no_bf16(f"this CPU ({cpu_info()[0]}) has no {' or '.join(BF16_FLAGS)} flag")
-    elif not onednn_enabled():
-        _say_no_bf16("oneDNN is off (TF_ENABLE_ONEDNN_OPTS=0) and its pass does the casting")
+    """`precision`, except where it cannot help: bf16 without bf16 instructions, with oneDNN
+    off or capped below them, fp16 without a GPU. Said once, then fp32."""
+    if precision == "bf16" and not has_bf16():
+        _say_fp32("bf16", f"this CPU ({cpu_info()[0]}) has no {' or '.join(BF16_FLAGS)} flag")
+    elif precision == "bf16" and not onednn_enabled():
+        _say_fp32("bf16", "oneDNN is off (TF_ENABLE_ONEDNN_OPTS=0) and its pass does the casting")
+    elif precision == "bf16" and isa_cap().upper() not in BF16_ISA_CAPS:
+        _say_fp32("bf16", f"ONEDNN_MAX_CPU_ISA={isa_cap()} caps oneDNN below its bf16 kernels")
+    elif precision == "fp16" and not has_gpu():
+        _say_fp32("fp16", "no GPU is visible and the CUDA mixed-precision pass needs one")
     else:
         return precision
     return "fp32"
@@ -79,7 +93,8 @@ def session_config(precision: str = "fp32", gpu_ids: str | None = None) -> tf.Co
     if gpu_ids:
         config.gpu_options.visible_device_list = gpu_ids
     rewrite = config.graph_options.rewrite_options
-    if usable_precision(precision) == "bf16":
+    precision = usable_precision(precision)
+    if precision == "bf16":
         rewrite.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
     elif precision == "fp16":
         rewrite.auto_mixed_precision = rewriter_config_pb2.RewriterConfig.ON

@@ -74,13 +74,14 @@ def generator_terms(opt, sr: model.GeneratorOutput, hr, edge_targets, parsing_ta
     L_vgg of Eq 3.10 (the prior-guided models)."""
     terms = {}
     if "rgb" in opt.losses:
-        terms["rgb"] = losses.l_rgb(sr.rgb, hr)
+        terms["rgb"] = losses.l_rgb(sr.rgb, hr, opt.loss_norm)
     if "l1" in opt.losses:
         terms["l1"] = losses.l_1(sr.rgb, hr)
     if "edge" in opt.losses and any(e is not None for e in sr.edges):
-        terms["edge"] = losses.l_e(sr.edges, edge_targets)
+        terms["edge"] = losses.l_e(sr.edges, edge_targets,
+                                   generators.GENERATORS[opt.model].edge_weights)
     if "lc" in opt.losses:
-        terms["lc"] = losses.l_lc(sr.rgb, hr)
+        terms["lc"] = losses.l_lc(sr.rgb, hr, opt.loss_norm)
     if "id" in opt.losses:
         facenet = IdentityNet(opt.facenet_graph, opt.id_vector)
         terms["id"] = losses.l_id(*on_pair(facenet, sr.rgb, hr, "facenet"), opt.id_scale)
@@ -296,7 +297,7 @@ def check_inputs(opt) -> tuple[list[str], data.Example]:
         raise FileNotFoundError(f"--vgg19_weights {opt.vgg19_weights!r}: no such file")
     train_paths = data.list_images(opt.train_path)
     _, val = data.load_eval_set(data.list_images(opt.test_path)[:opt.val_size], opt.dataset,
-                                opt.canny, opt.canny_k)
+                                opt.canny, opt.canny_k, opt.hr_resize)
     if val is None:
         raise data.DataError(f"no readable validation image in {opt.test_path!r}")
     latest = tf.train.latest_checkpoint(opt.run_dir)
@@ -345,7 +346,7 @@ def run_training(opt, train_paths: list[str], val: data.Example) -> int:
     loader = data.BatchLoader(train_paths, opt.batchSize, opt.dataset, opt.rotations,
                               not opt.no_flip, opt.canny, opt.canny_k, opt.loader_threads,
                               seed=opt.seed + resume_step, max_scale=opt.rescale,
-                              parsing=maps)
+                              parsing=maps, hr_resize=opt.hr_resize)
     trainer = Trainer(opt, graph, loader, val)
     start = trainer.start(latest)
     signal.signal(signal.SIGTERM, raise_interrupt)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 
+import data
 import generators
 from tf1 import usable_precision
 
@@ -47,10 +48,15 @@ class BaseOptions:
         parser.add_argument("--batchSize", type=int, default=16, help="input batch size")
         parser.add_argument("--dataset", default="aligned", choices=["celeba", "vggface2", "aligned"],
                             help="crop preset (Section 4.2); aligned = resize only")
-        parser.add_argument("--canny", default="paper", choices=["paper", "authors", "adaptive"],
-                            help="Canny thresholds: paper 100/255, authors 50/255, adaptive Eq 1-2")
-        parser.add_argument("--canny_k", type=float, default=1.0,
-                            help="k of the adaptive rule T_h = m + k*sigma")
+        parser.add_argument("--hr_resize", default="bilinear", choices=list(data.HR_RESIZE),
+                            help="resize of the cropped face to 128 px: bilinear (EIPNet's "
+                                 "authors' code), bicubic (JEANet Section IV-B, its default)")
+        parser.add_argument("--canny", default="paper", choices=list(data.CANNY_MODES),
+                            help="Canny thresholds: paper 100/255, authors 50/255; adaptive: "
+                                 "Eq 1-2, T_h = m + k_h*sigma, T_l = T_h/2; adaptive_k: "
+                                 "T_l = m + k_l*sigma, T_h = m + k_h*sigma (Section 3.1)")
+        parser.add_argument("--canny_k", type=float, nargs=2, default=list(data.CANNY_K),
+                            metavar=("K_L", "K_H"), help="k_l and k_h of the adaptive rules")
         parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                             help="bf16: oneDNN auto mixed precision on a CPU with avx512_bf16 or "
                                  "amx_bf16 (elsewhere fp32, said once); fp16: on a GPU build")

@@ -1,4 +1,5 @@
-"""Every x86-64 CPU: oneDNN on by default, bf16 only where the CPU has bf16 instructions."""
+"""Every x86-64 CPU: oneDNN on by default; bf16 only where the CPU has bf16 instructions,
+fp16 only with a GPU."""
 import os
 import platform
 import subprocess
@@ -26,9 +27,10 @@ def cpu(monkeypatch):
     def use(flags):
         monkeypatch.setattr(tf1, "cpu_info", lambda: ("Test CPU", frozenset(flags)))
         monkeypatch.setattr(tf1, "onednn_enabled", lambda: True)
-        tf1._say_no_bf16.cache_clear()
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+        tf1._say_fp32.cache_clear()
     yield use
-    tf1._say_no_bf16.cache_clear()
+    tf1._say_fp32.cache_clear()
 
 
 def test_bf16_without_bf16_instructions_says_so_once_and_runs_fp32(cpu, capsys):
@@ -72,3 +74,22 @@ def test_bf16_with_onednn_off_says_so(cpu, capsys, monkeypatch):
     monkeypatch.setattr(tf1, "onednn_enabled", lambda: False)
     assert tf1.usable_precision("bf16") == "fp32"
     assert "TF_ENABLE_ONEDNN_OPTS=0" in capsys.readouterr().err
+
+
+def test_fp16_without_a_gpu_says_so(cpu, capsys, monkeypatch):
+    monkeypatch.setattr(tf1, "has_gpu", lambda: False)
+    assert TrainOptions().parse(["--precision", "fp16"], verbose=False).precision == "fp32"
+    assert tf1.session_config("fp16").graph_options.rewrite_options.auto_mixed_precision == 0
+    assert "no GPU" in capsys.readouterr().err
+    monkeypatch.setattr(tf1, "has_gpu", lambda: True)
+    on = tf1.rewriter_config_pb2.RewriterConfig.ON
+    assert tf1.session_config("fp16").graph_options.rewrite_options.auto_mixed_precision == on
+
+
+def test_bf16_with_onednn_capped_below_bf16_says_so(cpu, capsys, monkeypatch):
+    cpu({"avx512_bf16"})
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert tf1.usable_precision("bf16") == "fp32"
+    assert "ONEDNN_MAX_CPU_ISA=AVX2" in capsys.readouterr().err
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx512_core_bf16")
+    assert tf1.usable_precision("bf16") == "bf16"

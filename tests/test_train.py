@@ -13,7 +13,7 @@ import data
 import train
 from conftest import ROOT, copy_faces
 from options.train_options import TrainOptions
-from tf1 import has_bf16, onednn_enabled, session_config, tf
+from tf1 import session_config, tf, usable_precision
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +127,32 @@ def test_adam_steps_lower_the_total_loss(train_paths):
     assert values[-1] < 0.7 * values[0], values
 
 
-@pytest.mark.skipif(not (has_bf16() and onednn_enabled()),
-                    reason="no avx512_bf16/amx_bf16 on this CPU, or oneDNN off: bf16 runs fp32")
+def test_eq11_defaults_loss_norm_and_discriminator_in_the_graph(train_paths):
+    """Eq 11's default weights at Eq 8-9's normalisation (the authors' balance), and
+    --loss_norm / --discriminator reaching the train graph."""
+    opt = TrainOptions().parse([], verbose=False)
+    assert (opt.loss_norm, opt.discriminator) == ("paper", "paper")
+    assert (opt.lambda_edge, opt.ad_r, opt.alpha_id) == (0.9, 0.015, 60.0)
+    batch = fixed_batch(train_paths, 2)
+    terms, fc_inputs = {}, {}
+    for variant in ("paper", "authors"):
+        opt = TrainOptions().parse(["--losses", "rgb,lc,ad", "--loss_norm", variant,
+                                    "--discriminator", variant], verbose=False)
+        with tf.Graph().as_default() as graph:
+            tf.set_random_seed(0)
+            g = train.build_train_graph(opt)
+            fc_inputs[variant] = graph.get_operation_by_name("discriminator/Reshape").inputs[0]
+            with tf.Session() as sess:
+                sess.run(tf.global_variables_initializer())
+                terms[variant] = sess.run(g.terms, train.feed(g, batch))
+    for name in ("rgb", "lc"):    # same seed, same SR: only the normalisation differs
+        assert terms["paper"][name] == pytest.approx(3 * terms["authors"][name], rel=1e-4)
+    assert fc_inputs["paper"].op.type == "LeakyRelu" != fc_inputs["authors"].op.type
+
+
+@pytest.mark.skipif(usable_precision("bf16") != "bf16",
+                    reason="no avx512_bf16/amx_bf16 on this CPU, or oneDNN off or capped: "
+                           "bf16 runs fp32")
 def test_bf16_tracks_fp32(train_paths):
     batch = fixed_batch(train_paths)
     curves = {p: run_steps(TrainOptions().parse(["--losses", "rgb,edge,lc", "--precision", p],
