@@ -17,9 +17,16 @@ HR_SIZE = 128
 LR_SIZE = 16
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 PRESETS = ("celeba", "vggface2", "aligned")
+# How a cropped face is resized to 128x128: bilinear as EIPNet's authors' code, bicubic as
+# JEANet's Section IV-B ("reshape them to the size of 128x128 using the bicubic interpolation")
+HR_RESIZE = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
 # Canny (low, high) thresholds on 0..255 gray: the paper's and the authors' code's.
 CANNY_FIXED = {"paper": (100, 255), "authors": (50, 255)}
-CANNY_MODES = (*CANNY_FIXED, "adaptive")
+# Section 3.1's adaptive rule T = m + k sigma, read two ways (the text is at odds with itself):
+# "adaptive" is Eq 1-2, T_h = m + k_h sigma and T_l = T_h / 2; "adaptive_k" is the sentence
+# after Eq 2, "We set k to be 1.2 and 1.6 to obtain T_l and T_h", T_l = m + k_l sigma.
+CANNY_MODES = (*CANNY_FIXED, "adaptive", "adaptive_k")
+CANNY_K = (1.2, 1.6)   # (k_l, k_h), Section 3.1
 
 
 class DataError(RuntimeError):
@@ -67,8 +74,8 @@ def read_image(path: str) -> np.ndarray:
         raise DataError(f"cannot read image {path!r} ({err}); remove or replace the file") from err
 
 
-def preset_crop(img: np.ndarray, preset: str) -> np.ndarray:
-    """Crop and resize to 128x128 as in Section 4.2 (bilinear, as the authors' code)."""
+def preset_crop(img: np.ndarray, preset: str, resize: str = "bilinear") -> np.ndarray:
+    """Crop as in Section 4.2 and resize to 128x128 with `resize` (HR_RESIZE)."""
     h, w = img.shape[:2]
     if preset == "celeba":       # centre 178x178 of the 178x218 aligned CelebA image
         side = min(h, w, 178)
@@ -82,7 +89,7 @@ def preset_crop(img: np.ndarray, preset: str) -> np.ndarray:
         top, left = (h - side) // 2, (w - side) // 2
         img = img[top:top + side, left:left + side]
     if img.shape[:2] != (HR_SIZE, HR_SIZE):
-        img = cv2.resize(img, (HR_SIZE, HR_SIZE), interpolation=cv2.INTER_LINEAR)
+        img = cv2.resize(img, (HR_SIZE, HR_SIZE), interpolation=HR_RESIZE[resize])
     return img
 
 
@@ -118,28 +125,30 @@ def degrade(hr: np.ndarray) -> list[np.ndarray]:
     return chain
 
 
-def canny_thresholds(gray: np.ndarray, mode: str, k: float = 1.0) -> tuple[float, float]:
-    """(T_l, T_h). 'adaptive' is Eq 1-2: T_h = m + k*sigma of the Sobel gradient magnitude,
-    T_l = T_h / 2."""
+def canny_thresholds(gray: np.ndarray, mode: str,
+                     k: Sequence[float] = CANNY_K) -> tuple[float, float]:
+    """(T_l, T_h) of a CANNY_MODES mode; k = (k_l, k_h) of the adaptive rules. m and sigma are
+    the mean and standard deviation of the 3x3 Sobel gradient magnitude |gx| + |gy|: the
+    magnitude cv2.Canny compares its thresholds with."""
     if mode in CANNY_FIXED:
         return CANNY_FIXED[mode]
-    if mode != "adaptive":
+    if mode not in CANNY_MODES:
         raise ValueError(f"unknown Canny mode {mode!r}; choose from {CANNY_MODES}")
-    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0)
-    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1)
-    mag = np.sqrt(gx * gx + gy * gy)
-    t_h = float(mag.mean() + k * mag.std())
-    return t_h / 2, t_h
+    mag = np.abs(cv2.Sobel(gray, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(gray, cv2.CV_32F, 0, 1))
+    m, sigma = float(mag.mean()), float(mag.std())
+    k_l, k_h = k
+    t_h = m + k_h * sigma
+    return (t_h / 2 if mode == "adaptive" else m + k_l * sigma), t_h
 
 
-def canny(img: np.ndarray, mode: str = "paper", k: float = 1.0) -> np.ndarray:
+def canny(img: np.ndarray, mode: str = "paper", k: Sequence[float] = CANNY_K) -> np.ndarray:
     """Canny edges of an RGB uint8 image as float32 (H,W,1) with values 0 or 255."""
     gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     low, high = canny_thresholds(gray, mode, k)
     return cv2.Canny(gray, low, high)[..., None].astype(np.float32)
 
 
-def make_example(hr: np.ndarray, canny_mode: str = "paper", canny_k: float = 1.0,
+def make_example(hr: np.ndarray, canny_mode: str = "paper", canny_k: Sequence[float] = CANNY_K,
                  parts: np.ndarray | None = None) -> Example:
     """HR uint8 128x128 -> (HR, LR 16x16, Canny targets at 32/64/128) from one bilinear chain,
     and its uint8 part maps `parts` (if given) scaled to 0..1."""
@@ -166,11 +175,13 @@ class BatchLoader:
 
     def __init__(self, paths: Sequence[str], batch_size: int, preset: str = "aligned",
                  rotations: Sequence[int] = (90, 270), flip_rotate: bool = True,
-                 canny_mode: str = "paper", canny_k: float = 1.0, threads: int = 2,
-                 prefetch: int = 4, seed: int = 0, max_scale: float = 1.0, parsing=None):
+                 canny_mode: str = "paper", canny_k: Sequence[float] = CANNY_K, threads: int = 2,
+                 prefetch: int = 4, seed: int = 0, max_scale: float = 1.0, parsing=None,
+                 hr_resize: str = "bilinear"):
         self.paths = list(paths)
         self.bad: set[str] = set()
         self.batch_size, self.preset, self.rotations = batch_size, preset, tuple(rotations)
+        self.hr_resize = hr_resize
         self.flip_rotate, self.canny_mode, self.canny_k = flip_rotate, canny_mode, canny_k
         self.max_scale = max_scale   # > 1: rescale() augmentation (JEANet)
         self.parsing = parsing
@@ -193,7 +204,7 @@ class BatchLoader:
                     raise DataError("every training image failed to load; see the warnings above")
                 path = self.paths[rng.integers(len(self.paths))]
             try:
-                img = preset_crop(read_image(path), self.preset)
+                img = preset_crop(read_image(path), self.preset, self.hr_resize)
                 return img if self.parsing is None else np.dstack([img, self.parsing(path)])
             except DataError as err:
                 with self.lock:
@@ -243,13 +254,15 @@ class BatchLoader:
 
 
 def load_eval_set(paths: Sequence[str], preset: str = "aligned", canny_mode: str = "paper",
-                  canny_k: float = 1.0) -> tuple[list[str], Example | None]:
+                  canny_k: Sequence[float] = CANNY_K,
+                  hr_resize: str = "bilinear") -> tuple[list[str], Example | None]:
     """Deterministic (no augmentation) examples for validation; bad files are warned and
     skipped. Returns the paths used and their stacked examples."""
     used, examples = [], []
     for p in paths:
         try:
-            examples.append(make_example(preset_crop(read_image(p), preset), canny_mode, canny_k))
+            hr = preset_crop(read_image(p), preset, hr_resize)
+            examples.append(make_example(hr, canny_mode, canny_k))
             used.append(p)
         except DataError as err:
             warnings.warn(f"skipping {err}")

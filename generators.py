@@ -12,8 +12,13 @@ import prior_guided
 from tf1 import tf
 
 
-def _eipnet_d(images, training, reuse) -> tf.Tensor:
-    return model.discriminator(images, reuse)   # no batch norm: `training` changes nothing
+def _eipnet_d(images, opt, training, reuse) -> tf.Tensor:
+    # no batch norm: `training` changes nothing
+    return model.discriminator(images, reuse, opt.discriminator)
+
+
+def _prior_guided_d(images, opt, training, reuse) -> tf.Tensor:
+    return prior_guided.discriminator(images, training, reuse)
 
 
 def _no_options(shapes: dict) -> dict:
@@ -23,10 +28,11 @@ def _no_options(shapes: dict) -> dict:
 class Generator(NamedTuple):
     title: str                                    # the method's name in tables and figures
     build: Callable[..., model.GeneratorOutput]   # (lr, opt, training, reuse)
-    discriminator: Callable[..., tf.Tensor] = _eipnet_d   # (images, training, reuse) -> logits
+    discriminator: Callable[..., tf.Tensor] = _eipnet_d   # (images, opt, training, reuse) -> logits
     priors: bool = False                          # outputs coarse SR and parsing maps
     # a checkpoint's {variable: shape} -> the architecture options it fixes, {option: value}
     architecture: Callable[[dict], dict] = _no_options
+    edge_weights: tuple = (1.0, 1.0, 1.0)         # of the edge loss at 32, 64, 128 px
 
 
 def edge_flags(opt) -> list[bool]:
@@ -65,10 +71,10 @@ def _prior_guided(lr, opt, training, reuse) -> model.GeneratorOutput:
 # the thesis's two methods share the generator; method 2 adds L_vgg and L_ad (train_options.py)
 GENERATORS = {
     "eipnet": Generator("EIPNet", _eipnet, architecture=_eipnet_architecture),
-    "jeanet": Generator("JEANet", _jeanet, architecture=_jeanet_architecture),
-    "prior_guided": Generator("Prior-guided", _prior_guided, prior_guided.discriminator,
-                              priors=True),
-    "prior_guided_gan": Generator("Prior-guided GAN", _prior_guided, prior_guided.discriminator,
+    "jeanet": Generator("JEANet", _jeanet, architecture=_jeanet_architecture,
+                        edge_weights=tuple(1 / r for r in jeanet.EDGE_R)),   # Eq 7's 1/r
+    "prior_guided": Generator("Prior-guided", _prior_guided, _prior_guided_d, priors=True),
+    "prior_guided_gan": Generator("Prior-guided GAN", _prior_guided, _prior_guided_d,
                                   priors=True),
 }
 
@@ -106,4 +112,4 @@ def trained_options(opt, prefix: str) -> tuple[argparse.Namespace, list[str]]:
 
 def discriminate(opt, images, training=False, reuse=None) -> tf.Tensor:
     """The logits of opt.model's discriminator on RGB 0..255 `images`."""
-    return GENERATORS[opt.model].discriminator(images, training, reuse)
+    return GENERATORS[opt.model].discriminator(images, opt, training, reuse)

@@ -17,13 +17,28 @@ CONTENT_TERMS = ("coarse", "parsing", "final")
 PRIOR_TERMS = ("coarse", "parsing")   # need a generator with a prior branch
 
 
+# How L_rgb and L_lc normalise the squared error: "paper" as Eq 8-9, summed over the 3 channels
+# and averaged over the w*h pixels; "authors" averaged over the channels too, as the authors'
+# code (tf.reduce_mean), 3x smaller.
+LOSS_NORMS = ("paper", "authors")
+
+
 def mse(a, b):
     return tf.reduce_mean(tf.square(a - b))
 
 
-def l_rgb(sr, hr):
-    """Eq 9: MSE over RGB."""
-    return mse(sr, hr)
+def pixel_error(a, b, norm: str = "paper"):
+    """The squared error of Eq 8-9 with `norm` (LOSS_NORMS), averaged over the batch too."""
+    if norm not in LOSS_NORMS:
+        raise ValueError(f"unknown loss normalisation {norm!r}; choose from {LOSS_NORMS}")
+    if norm == "authors":
+        return mse(a, b)
+    return tf.reduce_mean(tf.reduce_sum(tf.square(a - b), axis=-1))
+
+
+def l_rgb(sr, hr, norm: str = "paper"):
+    """Eq 9: squared error over RGB, per pixel (pixel_error)."""
+    return pixel_error(sr, hr, norm)
 
 
 def l_1(sr, hr):
@@ -47,11 +62,11 @@ def l_vgg(features_sr, features_hr):
     return mse(features_sr, tf.stop_gradient(features_hr))
 
 
-def l_e(edges, targets):
-    """Eq 3 (and JEANet's edge loss, r = 4, 2, 1): sum over scales (32, 64, 128) of the MSE
-    between the edge block's map and the Canny edges of HR at that scale; scales whose edge
-    block is switched off are skipped."""
-    return tf.add_n([mse(e, t) for e, t in zip(edges, targets)
+def l_e(edges, targets, weights=(1.0, 1.0, 1.0)):
+    """Eq 3: sum over scales (32, 64, 128) of the MSE between the edge block's map and the
+    Canny edges of HR at that scale, each scale times its weight (JEANet's Eq 7: 1/r); scales
+    whose edge block is switched off are skipped."""
+    return tf.add_n([w * mse(e, t) for e, t, w in zip(edges, targets, weights)
                      if e is not None])
 
 
@@ -59,9 +74,9 @@ def rgb_to_yuv(x):
     return tf.tensordot(x, tf.constant(RGB_TO_YUV.T), axes=[[3], [0]])
 
 
-def l_lc(sr, hr):
-    """Eq 7-8: luminance-chrominance error, MSE in YUV."""
-    return mse(rgb_to_yuv(sr), rgb_to_yuv(hr))
+def l_lc(sr, hr, norm: str = "paper"):
+    """Eq 7-8: luminance-chrominance error, squared error in YUV per pixel (pixel_error)."""
+    return pixel_error(rgb_to_yuv(sr), rgb_to_yuv(hr), norm)
 
 
 def js_divergence(p, q):

@@ -110,12 +110,15 @@ def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2, axis=1)
 
 
-def tar(distances: Sequence[float], threshold: float) -> float:
-    """Eq 12: the share of pairs whose distance is below `threshold`."""
-    distances = np.asarray(distances, np.float64)
-    if distances.size == 0:
-        raise ValueError("TAR of an empty set of pairs")
-    return float(np.mean(distances < threshold))
+def tar(distances: Sequence[float | None], threshold: float, detected_only: bool = False) -> float:
+    """Eq 12, N_TA / N_ALL: the share of all test images whose SR-HR distance is below
+    `threshold`; an image without a distance (None: no face detected) is not accepted.
+    detected_only: the share among the images that have a distance instead."""
+    found = np.asarray([d for d in distances if d is not None], np.float64)
+    n = found.size if detected_only else len(distances)
+    if n == 0:
+        raise ValueError("TAR of an empty set of images")
+    return float(np.sum(found < threshold) / n)
 
 
 class FaceNet:

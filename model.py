@@ -33,13 +33,23 @@ class GeneratorOutput(NamedTuple):
 
 def conv(x, out_ch: int, name: str, k: int = 3, stride: int = 1, padding: str = "SAME",
          relu: bool = True, dilation: int = 1):
-    """Conv with bias; variables `<name>/w`, `<name>/b` as in the authors' layout."""
+    """Conv with bias; variables `<name>/w`, `<name>/b` as in the authors' layout.
+
+    A dilated conv (stride 1) runs as space_to_batch around a plain conv (atrous_conv2d): the
+    CPU kernels without oneDNN (TensorFlow's default on AVX2-only CPUs) have no gradient for
+    dilation > 1, and the variables stay the same either way.
+    """
     with tf.variable_scope(name):
         w = tf.get_variable("w", [k, k, x.shape[-1], out_ch], tf.float32,
                             tf.glorot_uniform_initializer())
         b = tf.get_variable("b", [out_ch], tf.float32, tf.zeros_initializer())
-        y = tf.nn.bias_add(tf.nn.conv2d(x, w, [1, stride, stride, 1], padding,
-                                        dilations=[1, dilation, dilation, 1]), b)
+        if dilation > 1:
+            if stride != 1:
+                raise ValueError(f"{name}: a dilated conv needs stride 1, got {stride}")
+            y = tf.nn.atrous_conv2d(x, w, dilation, padding)
+        else:
+            y = tf.nn.conv2d(x, w, [1, stride, stride, 1], padding)
+        y = tf.nn.bias_add(y, b)
     return tf.nn.relu(y) if relu else y
 
 
@@ -68,9 +78,11 @@ def edge_block(x, k: int, name: str, use_prelu: bool = False):
     """Fig. 3: sub = relu(x - avg_pool_k(x)); returns (edge map, concat([x, sub])).
 
     TensorFlow's SAME average pooling divides by the valid cells only (authors' semantics).
-    use_prelu is JEANet's variant (its Fig. 4): a PReLU (`<name>/prelu/slope`) replaces the
-    ReLU of the high-pass features, so the next layers also see the dark side of an edge; the
-    edge map keeps its ReLU, as the Canny targets are non-negative.
+    use_prelu is JEANet's variant (Section III-C: "a simplex convolutional layer, a simplex
+    average pooling layer and PReLU layer"; where the PReLU sits is our choice, as its Fig. 4 is
+    not in the text): a PReLU (`<name>/prelu/slope`) replaces the ReLU of the high-pass
+    features, so the next layers also see the dark side of an edge; the edge map keeps its
+    ReLU, as the Canny targets are non-negative.
     """
     smooth = tf.nn.avg_pool2d(x, k, 1, "SAME")
     sub = prelu(x - smooth, f"{name}/prelu") if use_prelu else tf.nn.relu(x - smooth)
@@ -98,20 +110,27 @@ def generator(lr, tail: str = "paper", edge_blocks=(True, True, True), reuse=Non
     return GeneratorOutput(rgb, tuple(edges))
 
 
-def discriminator(x, reuse=None):
-    """Table 2: seven 3x3 convs with LeakyReLU 0.2, fc 512, fc 1 (logits).
+# The activation after di_conv4_1, the last conv of Table 2: "paper" is the caption's LeakyReLU
+# 0.2 after every layer but the last fc; "authors" leaves it linear, as their networks.py.
+D_VARIANTS = ("paper", "authors")
 
-    As in the authors' code: VALID padding on the stride-2 convs, no activation after the last
-    conv, raw 0..255 input.
+
+def discriminator(x, reuse=None, variant: str = "paper"):
+    """Table 2: seven 3x3 convs with LeakyReLU 0.2, fc 512 with LeakyReLU 0.2, fc 1 (logits).
+
+    `variant` decides the activation after di_conv4_1 (D_VARIANTS). Where Table 2 is silent we
+    follow the authors' code: VALID padding on the stride-2 convs, raw 0..255 input.
     """
+    if variant not in D_VARIANTS:
+        raise ValueError(f"unknown discriminator variant {variant!r}; choose from {D_VARIANTS}")
     layers = [("di_conv1_1", 128, 1), ("di_conv1_2", 128, 2), ("di_conv2_1", 256, 1),
               ("di_conv2_2", 256, 2), ("di_conv3_1", 256, 1), ("di_conv3_2", 512, 2),
               ("di_conv4_1", 512, 1)]
     with tf.variable_scope("discriminator", reuse=reuse):
-        for i, (name, ch, stride) in enumerate(layers):
+        for name, ch, stride in layers:
             x = conv(x, ch, name, stride=stride, padding="VALID" if stride == 2 else "SAME",
                      relu=False)
-            if i < len(layers) - 1:
+            if name != "di_conv4_1" or variant == "paper":
                 x = tf.nn.leaky_relu(x, 0.2)
         x = tf.reshape(x, [-1, x.shape[1] * x.shape[2] * x.shape[3]])
         x = tf.nn.leaky_relu(dense(x, 512, "dense"), 0.2)
@@ -132,18 +151,19 @@ def count_params(scope: str) -> int:
 
 def count_macs(outputs, scope: str = "generator") -> int:
     """Multiply-accumulates of the convolutions under `scope` for the static shapes of the
-    graph that produced `outputs` (build it at batch 1 for a per-image count)."""
+    graph that produced `outputs` (build it at batch 1 for a per-image count). The batch
+    dimension of each conv counts: an atrous conv runs on rate^2 space_to_batch blocks."""
     macs = 0
     for op in outputs.graph.get_operations():
         if not op.name.startswith(scope + "/"):
             continue
         if op.type == "Conv2D":
             kh, kw, cin, cout = op.inputs[1].shape.as_list()
-            _, h, w, _ = op.outputs[0].shape.as_list()
+            n, h, w, _ = op.outputs[0].shape.as_list()
         elif op.type == "Conv2DBackpropInput":   # transposed conv: every input pixel x kernel
             kh, kw, cout, cin = op.inputs[1].shape.as_list()
-            _, h, w, _ = op.inputs[2].shape.as_list()
+            n, h, w, _ = op.inputs[2].shape.as_list()
         else:
             continue
-        macs += h * w * kh * kw * cin * cout
+        macs += n * h * w * kh * kw * cin * cout
     return macs

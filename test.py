@@ -129,11 +129,13 @@ def output_stems(names: list[str]) -> dict[str, str]:
     return stems
 
 
-def load_sample(path: str, opt, stem: str) -> Sample:
+def load_sample(path: str, opt, stem: str | None = None) -> Sample:
     """Raises DataError for an unreadable file, an LR image that is not 16x16, or an image
-    too small to be an HR reference (smaller than the 128x128 output and not 16x16)."""
+    too small to be an HR reference (smaller than the 128x128 output and not 16x16). `stem`
+    names the outputs (default: the file name without its extension)."""
     img = data.read_image(path)
     name = os.path.basename(path)
+    stem = stem or os.path.splitext(name)[0]
     h, w = img.shape[:2]
     is_lr = (h, w) == (data.LR_SIZE, data.LR_SIZE)
     if opt.input == "lr" and not is_lr:
@@ -146,7 +148,7 @@ def load_sample(path: str, opt, stem: str) -> Sample:
                              f"{data.HR_SIZE} output, so it cannot be an HR reference: give HR "
                              f"faces of at least {data.HR_SIZE}x{data.HR_SIZE}, or 16x16 LR "
                              f"faces to super-resolve only")
-    hr = data.preset_crop(img, opt.dataset)
+    hr = data.preset_crop(img, opt.dataset, opt.hr_resize)
     return Sample(name, stem, data.degrade(hr)[-1], hr)
 
 
@@ -295,9 +297,14 @@ def mean_of(values: list[float]) -> float | None:
 
 
 def tar_rows(rows: list[dict], kind: str, thresholds: list[float]) -> list[dict]:
-    pairs = {m: column(rows, f"dist_{kind}_{m}") for m in METHODS}
-    return [{"threshold": d, "n": len(pairs["sr"]),
-             **{m: metrics.tar(v, d) if v else None for m, v in pairs.items()}}
+    """Eq 12 per threshold over the n_all scored images (a face dlib misses is not accepted),
+    and as an extra `<method>_detected_only` over the n_detected images with a distance."""
+    scored = [r for r in rows if r["input"] == "hr"]
+    dists = {m: [r.get(f"dist_{kind}_{m}") for r in scored] for m in METHODS}
+    counts = {"": len(scored), "_detected_only": len(column(scored, f"dist_{kind}_sr"))}
+    return [{"threshold": d, "n_all": counts[""], "n_detected": counts["_detected_only"],
+             **{m + suffix: metrics.tar(v, d, bool(suffix)) if n else None
+                for m, v in dists.items() for suffix, n in counts.items()}}
             for d in thresholds]
 
 
@@ -360,12 +367,17 @@ def markdown(summary: dict) -> str:
         parts.append("## Table 6: quality" + space + "\n\n" +
                      md_table(["method"] + [QUALITY[m] for m in quality], rows))
     if tar:
-        cells = [(f"TAR {kind} d={t['threshold']:g}", t) for kind, _ in TAR_KINDS for t in tar[kind]]
-        rows = [[names[k]] + [fmt(None if t[k] is None else 100 * t[k], 1) for _, t in cells]
-                for k in ("bicubic", "sr")]
-        rows.append(["pairs"] + [str(t["n"]) for _, t in cells])
-        parts.append("## Table 7: true acceptance rate (%)\n\n" +
-                     md_table(["method"] + [c for c, _ in cells], rows))
+        # (header, row of tar_rows, key suffix, count): Eq 12's TAR, and for the algorithm (dlib
+        # detects the face first) the share among detected faces as an extra column
+        cells = [(f"TAR {kind} d={t['threshold']:g}", t, "", "n_all")
+                 for kind, _ in TAR_KINDS for t in tar[kind]]
+        cells += [(f"TAR algorithm d={t['threshold']:g}, detected faces only", t,
+                   "_detected_only", "n_detected") for t in tar["algorithm"]]
+        rows = [[names[k]] + [fmt(None if t[k + sfx] is None else 100 * t[k + sfx], 1)
+                              for _, t, sfx, _ in cells] for k in ("bicubic", "sr")]
+        rows.append(["images"] + [str(t[n]) for _, t, _, n in cells])
+        parts.append("## Table 7: true acceptance rate (%), Eq 12: N_TA / N_ALL\n\n" +
+                     md_table(["method"] + [c[0] for c in cells], rows))
     if "brisque" in means:
         b = means["brisque"]
         parts.append("## Table 8: BRISQUE (lower is better)\n\n" + md_table(

@@ -74,13 +74,14 @@ def generator_terms(opt, sr: model.GeneratorOutput, hr, edge_targets, parsing_ta
     L_vgg of Eq 3.10 (the prior-guided models)."""
     terms = {}
     if "rgb" in opt.losses:
-        terms["rgb"] = losses.l_rgb(sr.rgb, hr)
+        terms["rgb"] = losses.l_rgb(sr.rgb, hr, opt.loss_norm)
     if "l1" in opt.losses:
         terms["l1"] = losses.l_1(sr.rgb, hr)
     if "edge" in opt.losses and any(e is not None for e in sr.edges):
-        terms["edge"] = losses.l_e(sr.edges, edge_targets)
+        terms["edge"] = losses.l_e(sr.edges, edge_targets,
+                                   generators.GENERATORS[opt.model].edge_weights)
     if "lc" in opt.losses:
-        terms["lc"] = losses.l_lc(sr.rgb, hr)
+        terms["lc"] = losses.l_lc(sr.rgb, hr, opt.loss_norm)
     if "id" in opt.losses:
         facenet = IdentityNet(opt.facenet_graph, opt.id_vector)
         terms["id"] = losses.l_id(*on_pair(facenet, sr.rgb, hr, "facenet"), opt.id_scale)
@@ -232,6 +233,9 @@ class Trainer:
                                   f"({checkpoints.first_line(err)})") from err
         else:
             self.sess.run(tf.global_variables_initializer())
+            if self.opt.pretrained:   # fine-tuning: D and the optimiser slots start fresh
+                self.g_saver.restore(self.sess, self.opt.pretrained)
+                print(f"generator initialised from {self.opt.pretrained}")
         if self.opt.continue_train:   # after the restore: nothing is deleted for a wrong --model
             kept, notes = checkpoints.tidy(self.run_dir, resume, self.opt.max_to_keep)
             for note in notes:
@@ -362,7 +366,7 @@ def check_inputs(opt) -> tuple[list[str], data.Example, str | None]:
         raise FileNotFoundError(f"--vgg19_weights {opt.vgg19_weights!r}: no such file")
     train_paths = data.list_images(opt.train_path)
     _, val = data.load_eval_set(data.list_images(opt.test_path)[:opt.val_size], opt.dataset,
-                                opt.canny, opt.canny_k)
+                                opt.canny, opt.canny_k, opt.hr_resize)
     if val is None:
         raise data.DataError(f"no readable validation image in {opt.test_path!r}")
     return train_paths, val, checkpoint_to_resume(opt)
@@ -395,6 +399,17 @@ def checkpoint_to_resume(opt) -> str | None:
     return None
 
 
+def pretrained_options(opt):
+    """opt with --pretrained resolved to a checkpoint prefix and the architecture it fixes
+    (EIPNet's tail, edge blocks, JEANet's shortcuts), each override noted."""
+    prefix = checkpoints.resolve(opt.pretrained)
+    opt, notes = generators.trained_options(opt, prefix)
+    opt.pretrained = prefix
+    for note in notes:
+        print(note)
+    return opt
+
+
 def train(opt, train_paths: list[str], val: data.Example, resume: str | None) -> int:
     """Train to opt.niter in a graph of its own; returns the last completed iteration."""
     with tf.Graph().as_default():
@@ -420,7 +435,7 @@ def run_training(opt, train_paths: list[str], val: data.Example, resume: str | N
     loader = data.BatchLoader(train_paths, opt.batchSize, opt.dataset, opt.rotations,
                               not opt.no_flip, opt.canny, opt.canny_k, opt.loader_threads,
                               seed=opt.seed + (checkpoints.step_of(resume) if resume else 0),
-                              max_scale=opt.rescale, parsing=maps)
+                              max_scale=opt.rescale, parsing=maps, hr_resize=opt.hr_resize)
     trainer = Trainer(opt, graph, loader, val)
     try:
         start = trainer.start(resume)
@@ -468,6 +483,8 @@ def main(argv: list[str] | None = None) -> None:
     opt = options.parse(argv)
     try:
         train_paths, val, resume = check_inputs(opt)
+        if opt.pretrained and not resume:   # a new run, or one that saved nothing yet
+            opt = pretrained_options(opt)
     except (data.DataError, FileExistsError, FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     options.save(opt)

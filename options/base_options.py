@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import os
 
+import data
 import generators
+from tf1 import usable_precision
 
 
 def int_list(text: str) -> list[int]:
@@ -46,12 +48,18 @@ class BaseOptions:
         parser.add_argument("--batchSize", type=int, default=16, help="input batch size")
         parser.add_argument("--dataset", default="aligned", choices=["celeba", "vggface2", "aligned"],
                             help="crop preset (Section 4.2); aligned = resize only")
-        parser.add_argument("--canny", default="paper", choices=["paper", "authors", "adaptive"],
-                            help="Canny thresholds: paper 100/255, authors 50/255, adaptive Eq 1-2")
-        parser.add_argument("--canny_k", type=float, default=1.0,
-                            help="k of the adaptive rule T_h = m + k*sigma")
+        parser.add_argument("--hr_resize", default="bilinear", choices=list(data.HR_RESIZE),
+                            help="resize of the cropped face to 128 px: bilinear (EIPNet's "
+                                 "authors' code), bicubic (JEANet Section IV-B, its default)")
+        parser.add_argument("--canny", default="paper", choices=list(data.CANNY_MODES),
+                            help="Canny thresholds: paper 100/255, authors 50/255; adaptive: "
+                                 "Eq 1-2, T_h = m + k_h*sigma, T_l = T_h/2; adaptive_k: "
+                                 "T_l = m + k_l*sigma, T_h = m + k_h*sigma (Section 3.1)")
+        parser.add_argument("--canny_k", type=float, nargs=2, default=list(data.CANNY_K),
+                            metavar=("K_L", "K_H"), help="k_l and k_h of the adaptive rules")
         parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
-                            help="bf16: oneDNN auto mixed precision on CPU; fp16: on a GPU build")
+                            help="bf16: oneDNN auto mixed precision on a CPU with avx512_bf16 or "
+                                 "amx_bf16 (elsewhere fp32, said once); fp16: on a GPU build")
         return parser
 
     def parse(self, args: list[str] | None = None, verbose: bool = True) -> argparse.Namespace:
@@ -61,6 +69,7 @@ class BaseOptions:
         self.parser.set_defaults(**self.model_defaults.get(model, {}))
         opt = self.parser.parse_args(args)
         opt.isTrain = self.is_train
+        opt.precision = usable_precision(opt.precision)
         opt.run_dir = os.path.join(opt.checkpoint_path, opt.save_path)
         if verbose:
             print(self.format(opt))

@@ -1,7 +1,12 @@
+import argparse
+
 from .base_options import BaseOptions, str_list
 
 
 class TestOptions(BaseOptions):
+    # JEANet scores on Y (Section IV-A) and resizes HR faces bicubically (Section IV-B)
+    model_defaults = {"jeanet": {"y_channel": True, "hr_resize": "bicubic"}}
+
     def initialize(self, parser):
         BaseOptions.initialize(self, parser)
         parser.add_argument("--weight_path", default="checkpoint/eipnet_lfw128",
@@ -13,8 +18,9 @@ class TestOptions(BaseOptions):
         parser.add_argument("--metrics", type=str_list,
                             default=["psnr", "ssim", "fr", "vif", "tar", "brisque"],
                             help="metrics to compute: psnr,ssim,fr,vif,tar,brisque")
-        parser.add_argument("--y_channel", action="store_true",
-                            help="PSNR/SSIM on the Y channel of YCbCr (JEANet protocol)")
+        parser.add_argument("--y_channel", action=argparse.BooleanOptionalAction, default=False,
+                            help="PSNR/SSIM on the Y channel of YCbCr (JEANet's Section IV-A "
+                                 "protocol, its default)")
         parser.add_argument("--tar_algorithm", type=float, nargs="+", default=[0.5, 0.6],
                             help="face_recognition Euclidean distance thresholds d (Eq 12)")
         parser.add_argument("--tar_network", type=float, nargs="+", default=[0.02, 0.04],

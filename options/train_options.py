@@ -1,4 +1,12 @@
+import losses
+import model
 from .base_options import BaseOptions, str_list, int_list
+
+# gamma and beta of Eq 11 (the paper gives none): the authors' code's lambda_edge 0.3 and ad_r
+# 5e-3 weigh L_e and L_ad against an L_rgb and L_lc averaged over the 3 channels; against Eq 8-9's
+# channel sum the same balance is 3x these. alpha (L_id is absent from their code) is ours: 20 at
+# the authors' normalisation (README, "alpha"), so 60 here.
+GAMMA, BETA, ALPHA = 0.9, 0.015, 60.0
 
 # beta of the thesis's Eq 3.10 for FaceNet's block35 features: beta L_vgg is then about the
 # final-image MSE (0..1 scale) of a bicubic upscale on lfw128/val (0.042 x 0.1 vs 0.0057)
@@ -8,12 +16,14 @@ BETA_VGG = 0.1
 class TrainOptions(BaseOptions):
     is_train = True
     # JEANet's training settings (from its paper) where they differ from EIPNet's: Adam lr 2e-4,
-    # L1 + 0.01 x edge loss (Eq 6-8), flips, rotations 90/180/270 and rescaling 1.0-1.3.
-    # Its 0.01 weighs losses of [0,1] images; here values are 0..255, where L1 grows by 255 and
-    # the edge MSE by 255^2, so the same balance is 0.01 / 255.
+    # L1 + 0.01 x edge loss (Eq 6-8), flips, rotations 90/180/270 and rescaling 1.0-1.3, HR
+    # faces resized bicubically (Section IV-B). Its 0.01 weighs losses of [0,1] images, with Eq
+    # 6 read as the mean absolute error and Eq 7's "L2 norm" as the mean squared error (README,
+    # "Edge loss per scale"). Here values are 0..255, where the L1 grows by 255 and the squared
+    # error by 255^2, so the same balance is 0.01 / 255; Eq 7's 1/r weights have no unit.
     model_defaults = {"jeanet": {"learning_rate": 2e-4, "losses": ["l1", "edge"],
                                  "lambda_edge": 0.01 / 255, "rotations": [90, 180, 270],
-                                 "rescale": 1.3},
+                                 "rescale": 1.3, "hr_resize": "bicubic"},
                       # the prior-guided network (thesis): RMSProp; method 1 trains on Eq 3.8,
                       # method 2 on Eq 3.10 from the first step with SRGAN's adversarial weight
                       "prior_guided": {"optimizer": "rmsprop",
@@ -39,12 +49,24 @@ class TrainOptions(BaseOptions):
         parser.add_argument("--losses", type=str_list, default=["rgb", "edge", "lc", "id", "ad"],
                             help="enabled loss terms, any of rgb,edge,lc,id,ad,l1 (l1: JEANet), "
                                  "coarse,parsing,final,vgg (the prior-guided models)")
-        parser.add_argument("--lambda_edge", type=float, default=0.3,
-                            help="gamma of Eq 11 (EIPNet); the edge-loss weight of JEANet (Eq 6-8)")
-        parser.add_argument("--alpha_id", type=float, default=20.0,
-                            help="alpha of Eq 11 (L_id); see README for how it was chosen")
-        parser.add_argument("--ad_r", type=float, default=5e-3,
-                            help="beta of Eq 11 (L_ad); gamma of the thesis's Eq 3.10")
+        parser.add_argument("--loss_norm", default="paper", choices=list(losses.LOSS_NORMS),
+                            help="L_rgb and L_lc: paper = Eq 8-9, squared error summed over the "
+                                 "3 channels and averaged over pixels; authors = averaged over "
+                                 "the channels too (3x smaller), as the authors' code")
+        parser.add_argument("--lambda_edge", type=float, default=GAMMA,
+                            help="gamma of Eq 11 (EIPNet: the authors' 0.3 times 3 for Eq 8-9's "
+                                 "channel sum; pass 0.3 with --loss_norm authors); the edge-loss "
+                                 "weight of JEANet (Eq 6-8)")
+        parser.add_argument("--alpha_id", type=float, default=ALPHA,
+                            help="alpha of Eq 11 (L_id), ours (the paper gives none): 20 with "
+                                 "--loss_norm authors, times 3 here; see README")
+        parser.add_argument("--ad_r", type=float, default=BETA,
+                            help="beta of Eq 11 (L_ad: the authors' 5e-3 times 3 for Eq 8-9's "
+                                 "channel sum; pass 5e-3 with --loss_norm authors); gamma of the "
+                                 "thesis's Eq 3.10")
+        parser.add_argument("--discriminator", default="paper", choices=list(model.D_VARIANTS),
+                            help="EIPNet's D (Table 2): paper = LeakyReLU 0.2 after di_conv4_1 "
+                                 "(the caption); authors = linear di_conv4_1, as their code")
         parser.add_argument("--id_vector", default="bottleneck", choices=["bottleneck", "embeddings"],
                             help="FaceNet vector whose softmax L_id compares")
         parser.add_argument("--id_scale", type=float, default=1.0,
@@ -75,6 +97,11 @@ class TrainOptions(BaseOptions):
                                  "about its centre (JEANet: 1.3; 1 = off)")
         parser.add_argument("--loader_threads", type=int, default=2)
         # checkpoints and logs
+        parser.add_argument("--pretrained", default=None,
+                            help="fine-tune: start the generator from these weights (a folder "
+                                 "holding G_weight.ckpt, or a checkpoint prefix; ours or the "
+                                 "authors'); D and the optimiser start fresh, the architecture "
+                                 "is read from the checkpoint. Ignored with --continue_train")
         parser.add_argument("--continue_train", action="store_true",
                             help="resume from the latest full checkpoint in the run folder")
         parser.add_argument("--max_to_keep", type=int, default=3)

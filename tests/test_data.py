@@ -29,6 +29,10 @@ def test_presets(val_faces):
     celeba[20:198] = big                      # an aligned CelebA frame: face in the centre
     np.testing.assert_array_equal(data.preset_crop(celeba, "celeba"),
                                   cv2.resize(big, (128, 128), interpolation=cv2.INTER_LINEAR))
+    cubic = data.preset_crop(celeba, "celeba", "bicubic")   # JEANet's HR resize
+    np.testing.assert_array_equal(cubic,
+                                  cv2.resize(big, (128, 128), interpolation=cv2.INTER_CUBIC))
+    assert not np.array_equal(cubic, data.preset_crop(celeba, "celeba"))
     vgg = np.zeros((300, 200, 3), np.uint8)
     vgg[80:220, 30:170] = cv2.resize(face, (140, 140))  # 0.7 x 200 = 140 centred
     out = data.preset_crop(vgg, "vggface2")

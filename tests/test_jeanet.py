@@ -18,8 +18,8 @@ from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from tf1 import session_config, tf
 
-PARAMS = 6_068_654        # trainable, at the default widths (32-128 channels)
-GMACS = 3.443             # convolutions of one 16 -> 128 image
+PARAMS = 8_082_462        # trainable, at the default widths (32-128 channels)
+GMACS = 4.618             # convolutions of one 16 -> 128 image
 TINY = {128: 4, 64: 4, 32: 8, 16: 8}
 
 
@@ -57,11 +57,49 @@ def test_faam_attention_shapes(graph, scale, size):
     nu = graph.get_tensor_by_name("FAAM/nu:0")
     assert y.shape.as_list() == [2, size, size, 32]
     assert mu.shape.as_list() == [2, 1, 1, 32] and nu.shape.as_list() == [2, size, size, 1]
+    # F_feat's two conv + batch norm + PReLU units, the first one resamples
+    kernels = [tf.trainable_variables(f"FAAM/{n}/w")[0].shape.as_list()
+               for n in ("feature", "feature2")]
+    assert kernels == [[3, 3, 6, 32], [3, 3, 32, 32]]
+    assert {"FAAM/feature2_bn/gamma", "FAAM/feature2/prelu/slope"} <= {
+        v.op.name for v in tf.trainable_variables("FAAM")}
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
         mu, nu = sess.run([mu, nu])
     assert 0 < mu.min() and mu.max() < 1 and 0 < nu.min() and nu.max() < 1
     assert nu.std() > 0   # a map over the face, not a constant
+
+
+def conv3x3_same(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Numpy 3x3 stride-1 SAME convolution (zero padding), NHWC."""
+    p = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    h, wd = x.shape[1:3]
+    return sum(p[:, i:i + h, j:j + wd] @ w[i, j] for i in range(3) for j in range(3)) + b
+
+
+def test_spatial_attention_from_hourglass_features(graph, val_faces):
+    """nu of Eq 3 from every channel of the hourglass's multi-scale features (a 3x3 conv and a
+    sigmoid), not CBAM's channel mean/max pooling; and its parameters in the whole network."""
+    x = tf.constant(val_faces[:2].astype(np.float32) / 127.5 - 1.0)
+    jeanet.faam(x, 16, "FAAM", "down", training=True)
+    h = graph.get_tensor_by_name("FAAM/hourglass_out:0")
+    nu = graph.get_tensor_by_name("FAAM/nu:0")
+    w, b = tf.trainable_variables("FAAM/spatial")
+    assert w.shape.as_list() == [3, 3, 8, 1] and nu.shape.as_list() == [2, 64, 64, 1]
+    pools = [op.type for op in graph.get_operations() if op.name.startswith("FAAM/spatial")
+             and op.type in ("Max", "Mean")]
+    assert not pools
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        h, nu, w, b = sess.run([h, nu, w, b])
+    want = 1 / (1 + np.exp(-conv3x3_same(h.astype(np.float64), w, b)))
+    np.testing.assert_allclose(nu, want, rtol=1e-4, atol=1e-6)
+    assert h.shape == (2, 64, 64, 8) and nu.std() > 1e-3
+    with tf.Graph().as_default():
+        jeanet.generator(lr_input())
+        spatial = sum(model.count_params(f"generator/FAAM{j}/spatial") for j in range(1, 17))
+    sizes = [64, 32, 16] + [16] * 10 + [32, 64, 128]   # FAAM 1-16 output sizes
+    assert spatial == sum(9 * jeanet.WIDTHS[s] // 2 + 1 for s in sizes) == 8224
 
 
 def test_adaptive_shortcuts_trainable_and_logged(graph):
@@ -107,9 +145,14 @@ def test_per_model_defaults():
                                  "l1"], verbose=False)
     assert mine.learning_rate == 1e-3 and mine.losses == ["l1"] and mine.lambda_edge == 0.01 / 255
     eip = TrainOptions().parse([], verbose=False)
-    assert (eip.learning_rate, eip.lambda_edge, eip.rotations, eip.rescale) == (1e-4, 0.3,
+    assert (eip.learning_rate, eip.lambda_edge, eip.rotations, eip.rescale) == (1e-4, 0.9,
                                                                               [90, 270], 1.0)
-    assert TestOptions().parse(["--model", "jeanet"], verbose=False).model == "jeanet"
+    assert jea.hr_resize == "bicubic" and eip.hr_resize == "bilinear"
+    scored = TestOptions().parse(["--model", "jeanet"], verbose=False)
+    assert (scored.y_channel, scored.hr_resize) == (True, "bicubic")   # Section IV-A, IV-B
+    rgb = TestOptions().parse(["--model", "jeanet", "--no-y_channel"], verbose=False)
+    assert not rgb.y_channel
+    assert not TestOptions().parse([], verbose=False).y_channel
 
 
 def test_l1_matches_numpy(graph, val_faces):
@@ -138,14 +181,18 @@ def test_adam_steps_lower_the_loss(train_paths):
         tf.set_random_seed(0)
         g = train.build_train_graph(opt)
         moving = tf.get_collection(tf.GraphKeys.MOVING_AVERAGE_VARIABLES, "generator")
-        assert len(moving) == 2 * 16 and set(g.terms) == {"l1", "edge"}
+        assert len(moving) == 2 * 2 * 16 and set(g.terms) == {"l1", "edge"}
         with tf.Session(config=session_config()) as sess:
             sess.run(tf.global_variables_initializer())
             before = sess.run(moving[0])
+            edge, maps = sess.run([g.terms["edge"], g.sr.edges], train.feed(g, batch))
             values = [sess.run([g.terms, g.total, g.train_g], train.feed(g, batch))[:2]
                       for _ in range(5)]
             assert not np.allclose(sess.run(moving[0]), before)   # update ops ran with train_g
             logged = sess.run(g.logged)
+    # Eq 7: the edge maps at 32, 64, 128 px weighted by 1/r, r = 4, 2, 1
+    want = sum(np.mean((m - t) ** 2) / r for m, t, r in zip(maps, batch.edges, (4, 2, 1)))
+    assert edge == pytest.approx(want, rel=1e-4)
     totals = [total for _, total in values]
     assert np.all(np.isfinite(totals)) and totals[-1] < 0.8 * totals[0], totals
     assert values[-1][0]["l1"] < 0.8 * values[0][0]["l1"]
@@ -172,12 +219,13 @@ def test_train_then_test_end_to_end(tmp_path, train_paths, val_paths, capsys):
     # ablation flags that disagree with the checkpoint: its architecture wins, with a note
     summary = test_script.main(["--model", "jeanet", "--weight_path", str(run), "--test_path",
                                 str(val), "--result_dir", str(tmp_path / "result"), "--metrics",
-                                "psnr,ssim", "--y_channel", "--no_figures",
+                                "psnr,ssim", "--no_figures",
                                 "--no_adaptive_shortcuts", "--edge_blocks", "1,1,0"])
     printed = capsys.readouterr().out
     assert "trained with no --no_adaptive_shortcuts: using that, not --no_adaptive_shortcuts" \
         in printed and "trained with --edge_blocks 1,1,1" in printed
     assert summary["images"]["scored"] == 2 and summary["complexity"]["params"] == PARAMS
+    assert summary["y_channel"]   # JEANet's default
     assert json.loads((tmp_path / "result" / "summary.json").read_text())["model"] == "jeanet"
     assert (tmp_path / "result" / "summary.md").read_text().startswith("# JEANet evaluation")
     stem = os.path.splitext(os.path.basename(val_paths[0]))[0]

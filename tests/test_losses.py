@@ -9,6 +9,7 @@ import data
 import losses
 from conftest import identity_of
 from identity import IdentityNet, embed
+from options.test_options import TestOptions
 from tf1 import tf
 
 
@@ -25,11 +26,16 @@ def run(tensor):
         return sess.run(tensor)
 
 
-def test_l_rgb(graph, pair):
+def test_l_rgb_eq9_sums_channels(graph, pair):
     sr, ex = pair
-    want = np.mean((sr.astype(np.float64) - ex.hr) ** 2)
+    sq = (sr.astype(np.float64) - ex.hr) ** 2
+    want = sq.sum(-1).mean()   # Eq 9: 1/(wh) sum over c, x, y
     assert run(losses.l_rgb(tf.constant(sr), tf.constant(ex.hr))) == pytest.approx(want, rel=1e-5)
-    assert want > 50
+    assert run(losses.l_rgb(tf.constant(sr), tf.constant(ex.hr), "authors")) == pytest.approx(
+        sq.mean(), rel=1e-5)   # the authors' tf.reduce_mean
+    assert want > 150
+    with pytest.raises(ValueError, match="loss normalisation"):
+        losses.l_rgb(tf.constant(sr), tf.constant(ex.hr), "sum")
 
 
 def test_l_lc_uses_eq7_yuv(graph, pair):
@@ -39,8 +45,11 @@ def test_l_lc_uses_eq7_yuv(graph, pair):
         return np.stack([0.299 * r + 0.587 * g + 0.114 * b,
                          -0.14713 * r - 0.28886 * g + 0.436 * b,
                          0.615 * r - 0.51499 * g - 0.10001 * b], -1)
-    want = np.mean((yuv(sr) - yuv(ex.hr)) ** 2)
-    assert run(losses.l_lc(tf.constant(sr), tf.constant(ex.hr))) == pytest.approx(want, rel=1e-5)
+    sq = (yuv(sr) - yuv(ex.hr)) ** 2
+    assert run(losses.l_lc(tf.constant(sr), tf.constant(ex.hr))) == pytest.approx(
+        sq.sum(-1).mean(), rel=1e-5)   # Eq 8: summed over Y, U, V
+    assert run(losses.l_lc(tf.constant(sr), tf.constant(ex.hr), "authors")) == pytest.approx(
+        sq.mean(), rel=1e-5)
     # the authors' tf.image.rgb_to_yuv agrees with Eq 7 to the printed digits
     np.testing.assert_allclose(run(tf.image.rgb_to_yuv(tf.constant(ex.hr))), yuv(ex.hr),
                                atol=0.02)
@@ -68,6 +77,20 @@ def test_l_e_against_opencv_canny(graph, pair, val_paths):
     got2 = run(losses.l_e([None, tf.constant(maps[1]), tf.constant(maps[2])],
                           [tf.constant(t) for t in ex.edges]))
     assert got2 == pytest.approx(want - np.mean((maps[0] - targets[0]) ** 2), rel=1e-5)
+    # JEANet's Eq 7: each scale's term times 1/r, r = 4, 2, 1 at 32, 64, 128 px
+    r = (4, 2, 1)
+    want_r = sum(np.mean((m - t) ** 2) / k for m, t, k in zip(maps, targets, r))
+    got_r = run(losses.l_e([tf.constant(m) for m in maps], [tf.constant(t) for t in ex.edges],
+                           [1 / k for k in r]))
+    assert got_r == pytest.approx(want_r, rel=1e-5) and got_r < 0.8 * got
+
+
+def sobel_l1(gray: np.ndarray) -> np.ndarray:
+    """|gx| + |gy| of the 3x3 Sobel filters in numpy, OpenCV's reflect-101 border."""
+    p = np.pad(gray.astype(np.float64), 1, mode="reflect")
+    gx = (p[:-2, 2:] + 2 * p[1:-1, 2:] + p[2:, 2:]) - (p[:-2, :-2] + 2 * p[1:-1, :-2] + p[2:, :-2])
+    gy = (p[2:, :-2] + 2 * p[2:, 1:-1] + p[2:, 2:]) - (p[:-2, :-2] + 2 * p[:-2, 1:-1] + p[:-2, 2:])
+    return np.abs(gx) + np.abs(gy)
 
 
 def test_canny_modes(val_faces):
@@ -75,13 +98,29 @@ def test_canny_modes(val_faces):
     paper, authors = data.canny(img, "paper"), data.canny(img, "authors")
     assert set(np.unique(paper)) <= {0.0, 255.0}
     assert (authors > 0).sum() > (paper > 0).sum() > 0   # lower threshold, more edges
-    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float64)
-    gx = cv2.Sobel(gray, cv2.CV_64F, 1, 0)
-    gy = cv2.Sobel(gray, cv2.CV_64F, 0, 1)
-    mag = np.hypot(gx, gy)
-    t_l, t_h = data.canny_thresholds(gray.astype(np.uint8), "adaptive", k=1.5)
-    assert t_h == pytest.approx(mag.mean() + 1.5 * mag.std(), rel=1e-4)
-    assert t_l == pytest.approx(t_h / 2)
+
+
+@pytest.mark.parametrize("face", range(4))
+def test_adaptive_canny_k_of_section_3_1(val_faces, face):
+    """Eq 1-2 with k = 1.6 ('adaptive') and the sentence's k = 1.2 for T_l, 1.6 for T_h
+    ('adaptive_k'), m and sigma of the Sobel magnitude that cv2.Canny thresholds."""
+    img = val_faces[face]
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    mag = sobel_l1(gray)
+    m, sigma = mag.mean(), mag.std()
+    assert data.CANNY_K == (1.2, 1.6)
+    assert TestOptions().parse([], verbose=False).canny_k == [1.2, 1.6]
+    want = {"adaptive": ((m + 1.6 * sigma) / 2, m + 1.6 * sigma),
+            "adaptive_k": (m + 1.2 * sigma, m + 1.6 * sigma)}
+    for mode, (t_l, t_h) in want.items():
+        assert data.canny_thresholds(gray, mode) == pytest.approx((t_l, t_h), rel=1e-5)
+        np.testing.assert_array_equal(data.canny(img, mode)[..., 0], cv2.Canny(gray, t_l, t_h))
+    assert 40 < want["adaptive"][0] < want["adaptive_k"][0] < want["adaptive_k"][1] < 400
+    # T_l = T_h / 2 keeps more weak edges than T_l = m + 1.2 sigma
+    assert (data.canny(img, "adaptive") > 0).sum() > (data.canny(img, "adaptive_k") > 0).sum()
+    # another k moves the thresholds
+    assert data.canny_thresholds(gray, "adaptive_k", (1.0, 2.0)) == pytest.approx(
+        (m + sigma, m + 2 * sigma), rel=1e-5)
 
 
 def np_js(p, q):

@@ -133,6 +133,13 @@ def test_fr_metrics_only_see_the_face(faces):
 def test_tar_formula():
     assert metrics.tar([0.1, 0.3, 0.7], 0.5) == pytest.approx(2 / 3)
     assert metrics.tar([0.5], 0.5) == 0.0   # strictly below the threshold
+    # Eq 12 divides by N_ALL: an image whose face was not detected (None) is not accepted
+    assert metrics.tar([0.1, None, 0.3, 0.7], 0.5) == pytest.approx(2 / 4)
+    assert metrics.tar([0.1, None, 0.3, 0.7], 0.5, detected_only=True) == pytest.approx(2 / 3)
+    assert metrics.tar([None, None], 0.5) == 0.0
+    for empty in ([], [None]):
+        with pytest.raises(ValueError):
+            metrics.tar(empty, 0.5, detected_only=True)
     with pytest.raises(ValueError):
         metrics.tar([], 0.5)
 

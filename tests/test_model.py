@@ -14,7 +14,7 @@ def test_generator_shapes_params_and_macs(graph):
     assert out.rgb.shape.as_list() == [1, 128, 128, 3]
     assert [e.shape.as_list() for e in out.edges] == [[1, 32, 32, 1], [1, 64, 64, 1],
                                                       [1, 128, 128, 1]]
-    assert model.count_params("generator") == 11_915_654          # 11.91M (paper)
+    assert model.count_params("generator") == 11_915_654   # Table 1's 3x3 conv4: 11.92M
     assert model.count_macs(out.rgb) / 1e9 == pytest.approx(10.128, abs=0.01)
 
 
@@ -22,6 +22,9 @@ def test_released_tail_and_ablation(graph):
     lr = tf.placeholder(tf.float32, [None, 16, 16, 3])
     out = model.generator(lr, tail="released", edge_blocks=(True, False, True))
     assert tf.trainable_variables("generator/RGB")[0].shape.as_list() == [1, 1, 128, 3]
+    with tf.Graph().as_default():   # the full released graph: Table 9's 11.91M
+        model.generator(tf.placeholder(tf.float32, [1, 16, 16, 3]), tail="released")
+        assert model.count_params("generator") == 11_912_582
     assert out.edges[1] is None
     # without the 64 px edge block Step3_1 sees 128 channels instead of 256
     assert tf.trainable_variables("generator/Step3_1/w")[0].shape.as_list()[2] == 128
@@ -81,6 +84,36 @@ def test_discriminator_shapes(graph):
     assert [v.shape.as_list()[-1] for v in convs] == [128, 128, 256, 256, 256, 512, 512]
 
 
+def fc_input(graph, scope: str) -> tf.Tensor:
+    """The tensor the discriminator flattens into its first fc (di_conv4_1's output)."""
+    return graph.get_operation_by_name(f"{scope}/Reshape").inputs[0]
+
+
+def test_discriminator_activation_after_conv4(graph, val_faces):
+    """Table 2's caption: LeakyReLU 0.2 after every layer but the last fc ('paper'); the
+    authors' code leaves di_conv4_1 linear ('authors'). Same weights, real faces."""
+    x = tf.constant(val_faces[:2].astype(np.float32))
+    logits = {"authors": model.discriminator(x, variant="authors"),
+              "paper": model.discriminator(x, reuse=True)}
+    feats = {"authors": fc_input(graph, "discriminator"),
+             "paper": fc_input(graph, "discriminator_1")}
+    fc = [tf.trainable_variables(f"discriminator/{n}")[0]
+          for n in ("dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias")]
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        got, logits, (w1, b1, w2, b2) = sess.run([feats, logits, fc])
+    conv4 = got["authors"].astype(np.float64)
+    assert conv4.min() < 0 < conv4.max()          # the activation has something to change
+    leaky = lambda a: np.where(a > 0, a, 0.2 * a)
+    np.testing.assert_allclose(got["paper"], leaky(conv4), rtol=1e-5, atol=1e-4)
+    for variant, feat in (("paper", leaky(conv4)), ("authors", conv4)):
+        want = leaky(feat.reshape(2, -1) @ w1 + b1) @ w2 + b2   # fc 512 + LeakyReLU, fc 1
+        np.testing.assert_allclose(logits[variant], want, rtol=1e-3, atol=1e-3)
+    assert not np.allclose(logits["paper"], logits["authors"])
+    with pytest.raises(ValueError, match="discriminator variant"):
+        model.discriminator(x, reuse=True, variant="none")
+
+
 def test_builds_twice_in_one_process():
     for _ in range(2):
         with tf.Graph().as_default():
@@ -88,3 +121,43 @@ def test_builds_twice_in_one_process():
             model.generator(lr)
             model.generator(lr, reuse=True)   # shared weights, e.g. a second input
             assert model.count_params("generator") == 11_915_654
+
+
+def dilated_conv_numpy(x: np.ndarray, w: np.ndarray, rate: int) -> np.ndarray:
+    """Independent reference: SAME dilated conv as an explicit sum over kernel taps."""
+    k = w.shape[0]
+    pad = rate * (k - 1) // 2
+    xp = np.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
+    h, wd = x.shape[1:3]
+    y = np.zeros(x.shape[:3] + (w.shape[3],), np.float64)
+    for a in range(k):
+        for b in range(k):
+            y += xp[:, a * rate:a * rate + h, b * rate:b * rate + wd] @ w[a, b]
+    return y
+
+
+def test_dilated_conv_runs_on_every_cpu_and_matches_numpy(graph, val_faces):
+    """The prior-guided block's dilated conv: forward and both gradients against numpy on
+    real faces, and no Conv2D with dilation > 1 in the graph (its gradient has no CPU kernel
+    without oneDNN, TensorFlow's default on AVX2-only CPUs)."""
+    faces = val_faces[:2, ::4, ::4].astype(np.float32) / 255.0          # (2,32,32,3)
+    x = tf.constant(faces)
+    y = model.conv(x, 4, "wide", relu=False, dilation=2)
+    w, b = tf.trainable_variables("wide")
+    r = np.random.default_rng(0).normal(size=(2, 32, 32, 4)).astype(np.float32)
+    grads = tf.gradients(tf.reduce_sum(y * r), [x, w])
+    assert all(list(op.get_attr("dilations")) == [1, 1, 1, 1]
+               for op in graph.get_operations() if op.type.startswith("Conv2D"))
+    with tf.Session() as sess:
+        sess.run([tf.global_variables_initializer(), b.assign(np.arange(4, dtype=np.float32))])
+        w_val, y_val, (gx, gw) = sess.run([w, y, grads])
+    np.testing.assert_allclose(y_val, dilated_conv_numpy(faces, w_val, 2) + np.arange(4),
+                               rtol=1e-4, atol=1e-5)
+    # d/dw of sum(y * r): correlate the padded input with r at each tap
+    xp = np.pad(faces, [(0, 0), (2, 2), (2, 2), (0, 0)])
+    want_gw = np.stack([np.stack([np.einsum("nijc,nijo->co", xp[:, 2 * a:2 * a + 32, 2 * b:2 * b + 32], r)
+                                  for b in range(3)]) for a in range(3)])
+    np.testing.assert_allclose(gw, want_gw, rtol=1e-4, atol=1e-4)
+    # d/dx is the dilated conv of r with the flipped, transposed kernel
+    want_gx = dilated_conv_numpy(r, w_val[::-1, ::-1].transpose(0, 1, 3, 2), 2)
+    np.testing.assert_allclose(gx, want_gx, rtol=1e-4, atol=1e-4)

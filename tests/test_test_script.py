@@ -138,14 +138,40 @@ def test_official_summary_matches_csv(official_run, capsys):
                              ("network", defaults.tar_network)):
         assert [t["threshold"] for t in summary["tar"][kind]] == thresholds
         for t in summary["tar"][kind]:
-            assert t["sr"] == np.mean(np.array(values(f"dist_{kind}_sr")) < t["threshold"])
-            assert t["n"] == (3 if kind == "algorithm" else 4)
+            for k in ("sr", "bicubic"):
+                accepted = np.sum(np.array(values(f"dist_{kind}_{k}")) < t["threshold"])
+                assert t[k] == accepted / 4      # Eq 12: N_ALL counts the faceless image
+                assert t[f"{k}_detected_only"] == accepted / t["n_detected"]
+            assert (t["n_all"], t["n_detected"]) == (4, 3 if kind == "algorithm" else 4)
     md = (out / "summary.md").read_text()
+    assert "| TAR algorithm d=0.6, detected faces only |" in md
+    assert "| images | 4 | 4 | 4 | 4 | 3 | 3 |" in md
     for heading in ("Table 6", "Table 7", "Table 8", "Table 9"):
         assert heading in md
     assert f"| EIPNet | {means['psnr']['sr']:.2f} | {means['fr_psnr']['sr']:.2f} |" in md
     assert f"| Bicubic | {means['brisque']['bicubic']:.2f} |" in md
     assert "| 11.91 | 10.08 | – | – | fp32 |" in md
+
+
+def test_tar_rows_divide_by_all_scored_images():
+    """Eq 12's N_ALL: every HR image, a face dlib missed counting as not accepted; LR-only
+    inputs are not scored. The detected-only share is the extra column."""
+    rows = [{"input": "hr", "dist_algorithm_sr": 0.3, "dist_algorithm_bicubic": 0.7},
+            {"input": "hr", "dist_algorithm_sr": 0.55, "dist_algorithm_bicubic": 0.4},
+            {"input": "hr", "dist_algorithm_sr": None, "dist_algorithm_bicubic": None},
+            {"input": "lr"}]
+    t05, t06 = test_script.tar_rows(rows, "algorithm", [0.5, 0.6])
+    assert (t05["n_all"], t05["n_detected"]) == (3, 2)
+    assert (t05["sr"], t05["bicubic"]) == (1 / 3, 1 / 3)
+    assert (t06["sr"], t06["sr_detected_only"], t06["bicubic_detected_only"]) == (2 / 3, 1, 0.5)
+    md = test_script.markdown({"model": "eipnet", "weights": "w", "y_channel": False,
+                               "images": {"total": 4, "scored": 3, "lr_only": 1, "skipped": [],
+                                          "no_face": 1},
+                               "metrics": {}, "tar": {"algorithm": [t05, t06], "network": []},
+                               "complexity": {"params": 1e6, "gmacs": 1.0, "fps_batch1": None,
+                                              "fps_batch16": None, "precision": "fp32"}})
+    assert "| TAR algorithm d=0.6 | TAR algorithm d=0.5, detected faces only |" in md
+    assert "| EIPNet | 33.3 | 66.7 | 50.0 | 100.0 |" in md and "| images | 3 | 3 | 2 | 2 |" in md
 
 
 def test_our_checkpoint_y_channel_selected_metrics(our_weights, faces_dir, tmp_path):
@@ -255,12 +281,12 @@ def test_fps_at_batch_1_and_16():
     assert all(s[1:] == (16, 16, 3) for s in SlowGenerator.batches)
     assert info["fps_batch1"] == pytest.approx(20, rel=0.3)
     assert info["fps_batch16"] == pytest.approx(16 * 20, rel=0.3)
-    assert info["params"] == 11_912_582 and info["precision"] == "bf16"
+    assert info["params"] == 11_912_582 and info["precision"] == opt.precision
     md = test_script.markdown({"model": "eipnet", "weights": "w", "y_channel": False,
                                "metrics": {}, "tar": {}, "complexity": info,
                                "images": {"total": 0, "scored": 0, "lr_only": 0, "skipped": [],
                                           "no_face": None}})
-    assert f"| {info['fps_batch1']:.1f} | {info['fps_batch16']:.1f} | bf16 |" in md
+    assert f"| {info['fps_batch1']:.1f} | {info['fps_batch16']:.1f} | {opt.precision} |" in md
 
 
 @pytest.mark.parametrize("part", ["data", "index"])

@@ -9,7 +9,7 @@ import data
 import train
 from conftest import log_steps, train_args
 from options.train_options import TrainOptions
-from tf1 import session_config, tf
+from tf1 import session_config, tf, usable_precision
 
 
 def test_train_writes_run_and_resumes(dataset, tmp_path):
@@ -69,6 +69,32 @@ def test_adam_steps_lower_the_total_loss(train_paths):
     assert values[-1] < 0.7 * values[0], values
 
 
+def test_eq11_defaults_loss_norm_and_discriminator_in_the_graph(train_paths):
+    """Eq 11's default weights at Eq 8-9's normalisation (the authors' balance), and
+    --loss_norm / --discriminator reaching the train graph."""
+    opt = TrainOptions().parse([], verbose=False)
+    assert (opt.loss_norm, opt.discriminator) == ("paper", "paper")
+    assert (opt.lambda_edge, opt.ad_r, opt.alpha_id) == (0.9, 0.015, 60.0)
+    batch = fixed_batch(train_paths, 2)
+    terms, fc_inputs = {}, {}
+    for variant in ("paper", "authors"):
+        opt = TrainOptions().parse(["--losses", "rgb,lc,ad", "--loss_norm", variant,
+                                    "--discriminator", variant], verbose=False)
+        with tf.Graph().as_default() as graph:
+            tf.set_random_seed(0)
+            g = train.build_train_graph(opt)
+            fc_inputs[variant] = graph.get_operation_by_name("discriminator/Reshape").inputs[0]
+            with tf.Session() as sess:
+                sess.run(tf.global_variables_initializer())
+                terms[variant] = sess.run(g.terms, train.feed(g, batch))
+    for name in ("rgb", "lc"):    # same seed, same SR: only the normalisation differs
+        assert terms["paper"][name] == pytest.approx(3 * terms["authors"][name], rel=1e-4)
+    assert fc_inputs["paper"].op.type == "LeakyRelu" != fc_inputs["authors"].op.type
+
+
+@pytest.mark.skipif(usable_precision("bf16") != "bf16",
+                    reason="no avx512_bf16/amx_bf16 on this CPU, or oneDNN off or capped: "
+                           "bf16 runs fp32")
 def test_bf16_tracks_fp32(train_paths):
     batch = fixed_batch(train_paths)
     curves = {p: run_steps(TrainOptions().parse(["--losses", "rgb,edge,lc", "--precision", p],
@@ -76,3 +102,21 @@ def test_bf16_tracks_fp32(train_paths):
               for p in ("fp32", "bf16")}
     np.testing.assert_allclose(curves["bf16"], curves["fp32"], rtol=0.05)
     assert curves["bf16"][-1] < curves["bf16"][0]
+
+
+def test_pretrained_fine_tunes_from_the_authors_weights(dataset, tmp_path):
+    """--pretrained starts G from a generator checkpoint (here the authors'-layout fixture,
+    1x1 tail, read from the checkpoint) and trains it: one step moves it only a little."""
+    from conftest import OFFICIAL
+    train.main(train_args(dataset, tmp_path, "--niter", "1", "--val_freq", "1", "--save_freq",
+                          "1", "--losses", "rgb", "--pretrained", str(OFFICIAL)))
+    run = tmp_path / "run"
+    assert "G_weight.ckpt" in (run / "opt.txt").read_text()          # the resolved prefix
+    before = tf.train.load_checkpoint(str(OFFICIAL / "G_weight.ckpt"))
+    after = tf.train.load_checkpoint(str(run / "G_weight.ckpt"))
+    assert after.get_tensor("generator/RGB/w").shape == (1, 1, 128, 3)
+    for name in ("generator/Conv1/w", "generator/RGB/w", "generator/Step2_1/w"):
+        old, new = before.get_tensor(name), after.get_tensor(name)
+        step = np.abs(new - old).max()
+        assert 0 < step < 1e-3 * 2, (name, step)      # one Adam step of lr 1e-4 per weight
+        assert np.corrcoef(old.ravel(), new.ravel())[0, 1] > 0.999
