@@ -27,7 +27,6 @@ import time
 GEN_GMAC = 10.128  # per 16->128 image, checked by tests/test_model.py
 GEMM_N = 2048
 KINDS = ("gemm", "inference", "train_loader", "train_memory", "train_bare")
-SHOWN_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
 
 
 def timed(run, steps: int, warmup: int = 2) -> float:
@@ -100,13 +99,10 @@ def run_isolated(kind: str, precision: str, args) -> dict:
 
 
 def machine_line(args) -> str:
-    import tensorflow as tf  # the version only; no graph is built in this process
-    from tf1 import cpu_info
-    name, flags = cpu_info()
-    shown = ", ".join(f for f in SHOWN_FLAGS if f in flags) or "none of " + "/".join(SHOWN_FLAGS)
+    from tf1 import machine
     cap = f"; oneDNN ISA capped at {args.isa}" if args.isa else ""
-    return (f"CPU: {name}, {os.cpu_count()} cores; flags: {shown}; TensorFlow {tf.__version__}"
-            f"{cap}; batch {args.batch}, {args.steps} timed steps after 2 warm-up steps")
+    return (f"{machine()}{cap}; batch {args.batch}, {args.steps} timed steps after 2 warm-up "
+            f"steps")
 
 
 def table(rows: list[dict]) -> list[str]:

@@ -134,10 +134,8 @@ def measure(workers: dict, faces: np.ndarray, rounds: int, calls_b1: int) -> tup
 def machine_line(args, rounds_note: str) -> str:
     import onnxruntime
     import openvino
-    import tensorflow as tf
-    from tf1 import cpu_info
-    return (f"CPU: {cpu_info()[0]}, {os.cpu_count()} cores; TensorFlow {tf.__version__}, "
-            f"ONNX Runtime {onnxruntime.__version__}, OpenVINO {openvino.get_version().split('-')[0]}; "
+    from tf1 import machine
+    return (f"{machine()}, ONNX Runtime {onnxruntime.__version__}, OpenVINO {openvino.get_version().split('-')[0]}; "
             f"{args.model} from {args.weight_path}, float32 in and out, default threads; "
             f"{rounds_note}")
 

@@ -46,6 +46,17 @@ def cpu_info() -> tuple[str, frozenset[str]]:
             frozenset(flags.group(1).split() if flags else ()))
 
 
+# the flags that decide which kernels and precisions run fast, shown by the benchmarks
+SHOWN_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
+
+
+def machine() -> str:
+    """'CPU: <model>, <n> cores; flags: ...; TensorFlow <version>', the benchmarks' first line."""
+    name, flags = cpu_info()
+    shown = ", ".join(f for f in SHOWN_FLAGS if f in flags) or "none of " + "/".join(SHOWN_FLAGS)
+    return f"CPU: {name}, {os.cpu_count()} cores; flags: {shown}; TensorFlow {tf.__version__}"
+
+
 def has_bf16() -> bool:
     return any(flag in cpu_info()[1] for flag in BF16_FLAGS)
 
