@@ -149,7 +149,8 @@ def test_dilated_conv_runs_on_every_cpu_and_matches_numpy(graph, val_faces):
     assert all(list(op.get_attr("dilations")) == [1, 1, 1, 1]
                for op in graph.get_operations() if op.type.startswith("Conv2D"))
     with tf.Session() as sess:
-        sess.run([tf.global_variables_initializer(), b.assign(np.arange(4, dtype=np.float32))])
+        sess.run(tf.global_variables_initializer())
+        sess.run(b.assign(np.arange(4, dtype=np.float32)))   # after init: one run has no order
         w_val, y_val, (gx, gw) = sess.run([w, y, grads])
     np.testing.assert_allclose(y_val, dilated_conv_numpy(faces, w_val, 2) + np.arange(4),
                                rtol=1e-4, atol=1e-5)
