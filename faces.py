@@ -18,7 +18,6 @@ import cv2
 import dlib
 import face_recognition_models
 import numpy as np
-from skimage.transform import SimilarityTransform
 
 TEMPLATE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "face_template.json")
 POINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")   # as seen in the image
@@ -73,11 +72,15 @@ def template(size: int = 128) -> np.ndarray:
 
 
 def alignment(landmarks: np.ndarray, size: int) -> np.ndarray:
-    """The 2x3 similarity (least squares, Umeyama) from image pixels to a `size` px crop that
-    puts `landmarks` on the template."""
-    t = SimilarityTransform()
-    t.estimate(np.asarray(landmarks, np.float64), template(size))
-    return t.params[:2]
+    """The 2x3 similarity (rotation, uniform scale, shift; least squares) from image pixels to
+    a `size` px crop that puts `landmarks` on the template."""
+    src, dst = np.asarray(landmarks, np.float64), template(size)
+    x, y = src[:, 0], src[:, 1]
+    one, zero = np.ones_like(x), np.zeros_like(x)
+    # x' = a x - b y + tx,  y' = b x + a y + ty
+    rows = np.concatenate([np.stack([x, -y, one, zero], 1), np.stack([y, x, zero, one], 1)])
+    a, b, tx, ty = np.linalg.lstsq(rows, np.concatenate([dst[:, 0], dst[:, 1]]), rcond=None)[0]
+    return np.array([[a, -b, tx], [b, a, ty]])
 
 
 def native_size(landmarks: np.ndarray, size: int = 128) -> float:
