@@ -101,7 +101,7 @@ def enhanced(tmp_path_factory):
     src = tmp_path_factory.mktemp("photos")
     for name in [*annotated(), "dogs.jpg"]:
         Image.fromarray(downscaled(rgb(PHOTOS / name))).save(src / f"{Path(name).stem}.png")
-    cut = downscaled(rgb(PHOTOS / "2008_001322.jpg"))[:, :100]   # face at x 86-108: cut at 100
+    cut = downscaled(rgb(PHOTOS / "2008_001322.jpg"))[:, :106]   # its face spans x 86-108
     Image.fromarray(cut).save(src / "border.png")
     (src / "notes.jpg").write_text("not an image")
     jpeg = (PHOTOS / "2008_001009.jpg").read_bytes()
