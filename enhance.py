@@ -49,6 +49,8 @@ def detail_kept(rgb: np.ndarray, landmarks: np.ndarray) -> float:
 
 
 def decide(kept_db: float, opt) -> tuple[bool, str]:
+    if kept_db == float("inf"):
+        return True, "the face's crop is 16 px or less: the 16x16 input holds all of it"
     if kept_db >= opt.min_kept_db:
         return True, f"the 16x16 input keeps the face ({kept_db:.1f} dB >= {opt.min_kept_db} dB)"
     if opt.all_faces:
@@ -152,13 +154,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     detector = faces.Detector()
     stems = {p: os.path.splitext(os.path.basename(p))[0] for p in paths}
     unreadable = []
-    for path in tqdm(paths, desc="photos", dynamic_ncols=True):
-        try:
-            rgb = data.read_image(path)
-        except data.DataError as err:
-            tqdm.write(f"skipped: {err}")
-            unreadable.append(path)
-            continue
+    for path, rgb in faces.readable(paths, unreadable):
         out, base, records, crops = enhance_photo(rgb, opt, detector, gen)
         if not records:
             tqdm.write(f"{path}: no face found; written upscaled {opt.upscale}x, unchanged")

@@ -12,12 +12,15 @@ from __future__ import annotations
 import functools
 import json
 import os
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 import cv2
 import dlib
 import face_recognition_models
 import numpy as np
+from tqdm import tqdm
+
+import data
 
 TEMPLATE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "face_template.json")
 POINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")   # as seen in the image
@@ -147,3 +150,14 @@ def paste(base: np.ndarray, crop: np.ndarray, landmarks: np.ndarray) -> tuple[np
     ys, xs = np.nonzero(mask[..., 0])
     box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) if len(xs) else None
     return out, box
+
+
+def readable(paths: list[str], unreadable: list[str]) -> Iterator[tuple[str, np.ndarray]]:
+    """(path, RGB uint8) of each photo that reads, under a progress bar; a file that does not
+    read is named, added to `unreadable` and skipped."""
+    for path in tqdm(paths, desc="photos", dynamic_ncols=True):
+        try:
+            yield path, data.read_image(path)
+        except data.DataError as err:
+            tqdm.write(f"skipped: {err}")
+            unreadable.append(path)

@@ -18,7 +18,6 @@ import os
 import sys
 
 from PIL import Image
-from tqdm import tqdm
 
 import data
 import faces
@@ -84,13 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
         writer.writeheader()
         writer.writerows(rows)
         f.flush()
-        for path in tqdm(todo, desc="photos", dynamic_ncols=True):
-            try:
-                rgb = data.read_image(path)
-            except data.DataError as err:
-                tqdm.write(f"skipped: {err}")
-                unreadable.append(path)
-                continue
+        for path, rgb in faces.readable(todo, unreadable):
             found = face_rows(os.path.basename(path), rgb, detector, opt.min_size, opt.output)
             writer.writerows(found)
             f.flush()   # a photo's rows once its crops are on disk: an interruption loses no crop
