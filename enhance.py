@@ -136,6 +136,9 @@ def write_outputs(stem: str, out_dir: str, base, out, records, crops, figure: bo
 def photos(path: str) -> list[str]:
     if os.path.isfile(path):
         return [path]
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"no photo or folder at {path!r}: pass --input a photo or a "
+                                f"folder of photos")
     return data.list_images(path)
 
 

@@ -67,7 +67,7 @@ def check_photo(original: np.ndarray, boxes: list, opt, detector, gen) -> list[d
 
 
 def table(rows: list[dict]) -> str:
-    head = ["photo", "face px (LR)", "detail kept dB", "enhanced", "PSNR bicubic", "PSNR enhance",
+    head = ["photo", "crop px (LR)", "detail kept dB", "enhanced", "PSNR bicubic", "PSNR enhance",
             "SSIM bicubic", "SSIM enhance", "id dist bicubic", "id dist enhance"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -75,13 +75,20 @@ def table(rows: list[dict]) -> str:
         lines.append(f"| {r['photo']} | {r['native'] or '-'} | {r['kept'] or '-'} | "
                      f"{'yes' if r['enhanced'] else 'no'} | {b['psnr']:.2f} | {e['psnr']:.2f} | "
                      f"{b['ssim']:.4f} | {e['ssim']:.4f} | {b['id']:.3f} | {e['id']:.3f} |")
+    enhanced = [r for r in rows if r["enhanced"]]
+    for label, group in ((f"all {len(rows)}", rows), (f"the {len(enhanced)} enhanced", enhanced)):
+        if group:
+            lines.append(mean_row(label, group))
+    return "\n".join(lines)
+
+
+def mean_row(label: str, rows: list[dict]) -> str:
     mean = {m: {k: np.mean([r[m][k] for r in rows]) for k in ("psnr", "ssim", "id")}
             for m in ("bicubic", "enhance")}
-    lines.append(f"| **mean of {len(rows)}** | | | {sum(r['enhanced'] for r in rows)} | "
-                 f"{mean['bicubic']['psnr']:.2f} | {mean['enhance']['psnr']:.2f} | "
-                 f"{mean['bicubic']['ssim']:.4f} | {mean['enhance']['ssim']:.4f} | "
-                 f"{mean['bicubic']['id']:.3f} | {mean['enhance']['id']:.3f} |")
-    return "\n".join(lines)
+    return (f"| **mean of {label}** | | | {sum(r['enhanced'] for r in rows)} | "
+            f"{mean['bicubic']['psnr']:.2f} | {mean['enhance']['psnr']:.2f} | "
+            f"{mean['bicubic']['ssim']:.4f} | {mean['enhance']['ssim']:.4f} | "
+            f"{mean['bicubic']['id']:.3f} | {mean['enhance']['id']:.3f} |")
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
