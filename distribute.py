@@ -1,0 +1,186 @@
+"""Data-parallel training on TensorFlow's own tf.distribute, in the TF1 graph (issue 16).
+
+--strategy mirrored: MirroredStrategy over this host's devices (the GPUs of --gpu_ids, or
+--cpu_devices logical CPUs). --strategy multi_worker: MultiWorkerMirroredStrategy over the hosts
+of TF_CONFIG; each process starts its tf.distribute.Server and runs its session on it.
+
+Every replica builds the same train graph (train.build_train_graph: generator, losses, FaceNet,
+discriminator) on its shard of the batch; the tf.compat.v1 optimisers all-reduce the gradients
+through the strategy. Variables are MirroredVariables under their usual names, so a checkpoint
+reads the same whatever strategy wrote it. Workers other than the chief write into a temporary
+folder deleted at exit (as Keras's multi-worker callbacks do); the run folder is the chief's.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from options.base_options import int_list
+from tf1 import session_config, tf
+
+STRATEGIES = ("none", "mirrored", "multi_worker")
+# TensorFlow errors that mean a peer worker is gone or unreachable (or a step outlived
+# --step_timeout): the run cannot go on without it
+LOST_WORKER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+                      tf.errors.AbortedError, tf.errors.CancelledError,
+                      tf.errors.InternalError)
+
+
+class LostWorker(RuntimeError):
+    hint = "restart every worker with --continue_train"
+
+
+def task() -> tuple[str | None, int, bool, int]:
+    """(task type, index, is chief, number of workers) named by TF_CONFIG; the chief is the
+    task of type chief, else worker 0 (tf.distribute's rule)."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    cluster, me = config.get("cluster", {}), config.get("task", {})
+    kind, index = me.get("type"), int(me.get("index", 0))
+    chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+    return kind, index, chief, len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+
+
+def check_options(opt) -> None:
+    """ValueError for a --strategy that cannot start (multi_worker without a TF_CONFIG naming
+    this task, a global batch that does not split evenly); splits the CPU for --cpu_devices;
+    applies --lr_scale_batch."""
+    if opt.strategy == "multi_worker" and task()[0] not in ("chief", "worker"):
+        raise ValueError("--strategy multi_worker needs TF_CONFIG naming the cluster and this "
+                         "task, e.g. '{\"cluster\": {\"worker\": [\"host1:2222\", "
+                         "\"host2:2222\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}' "
+                         "(README, \"Many GPUs, many hosts\")")
+    parts = {"none": 1, "mirrored": gpu_count(opt) or opt.cpu_devices,
+             "multi_worker": task()[3]}[opt.strategy]
+    if opt.batchSize % parts:
+        raise ValueError(f"--batchSize {opt.batchSize} does not split over the {parts} "
+                         f"{'workers' if opt.strategy == 'multi_worker' else 'devices'} of "
+                         f"--strategy {opt.strategy}: make it a multiple of {parts}")
+    if opt.lr_scale_batch:   # the linear-scaling rule (Goyal et al. 2017)
+        factor = opt.batchSize / opt.lr_scale_batch
+        opt.learning_rate *= factor
+        print(f"--lr_scale_batch {opt.lr_scale_batch}: learning rate x {factor:g} = "
+              f"{opt.learning_rate:g} for the global batch of {opt.batchSize}")
+
+
+def gpu_count(opt) -> int:
+    """The GPUs of --gpu_ids, 0 without a visible GPU."""
+    return len(int_list(opt.gpu_ids)) if tf.config.list_physical_devices("GPU") else 0
+
+
+def writes_run_dir(opt) -> bool:
+    """False for a non-chief worker of --strategy multi_worker."""
+    return opt.strategy != "multi_worker" or task()[2]
+
+
+def worker_run_dir(opt):
+    """opt for this process: a non-chief worker writes into a temporary folder (removed by
+    `finish`), and reads the chief's run folder only to resume."""
+    if not writes_run_dir(opt):
+        opt.run_dir = tempfile.mkdtemp(prefix=f"worker{task()[1]}_")
+    return opt
+
+
+def finish(opt) -> None:
+    if not writes_run_dir(opt):
+        shutil.rmtree(opt.run_dir, ignore_errors=True)
+
+
+class Cluster:
+    """The strategy, and the session target and config of this process."""
+
+    def __init__(self, opt):
+        config = session_config(opt.precision, opt.gpu_ids)
+        self.target = ""
+        if opt.strategy == "mirrored":
+            devices = local_devices(opt)
+            self.strategy = tf.distribute.MirroredStrategy(devices)
+            # a Session makes its CPU devices from its own config, not from tf.config's
+            # logical devices (those are the eager context's)
+            config.device_count["CPU"] = max(1, sum("cpu" in d for d in devices))
+        else:
+            resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+            self.strategy = tf.distribute.experimental.MultiWorkerMirroredStrategy(
+                cluster_resolver=resolver)
+            config = self.strategy.update_config_proto(config)
+            # every blocking op (a collective waiting for a dead peer) fails after this
+            config.operation_timeout_in_ms = int(opt.step_timeout * 1000)
+            self.server = tf.distribute.Server(resolver.cluster_spec(), resolver.task_type,
+                                               resolver.task_id, config=config)
+            self.target = self.server.target
+        self.config = config
+        self.workers = task()[3] if opt.strategy == "multi_worker" else 1
+        self.worker, self.chief = task()[1] if self.workers > 1 else 0, task()[2] or self.workers == 1
+        self.replicas = len(self.strategy.extended.worker_devices)   # on this worker
+
+    def session(self) -> tf.Session:
+        return tf.Session(self.target, config=self.config)
+
+    def replicate(self, build: Callable, inputs: tuple):
+        """build(inputs) on every replica, each on its shard of the local batch `inputs`
+        (placeholders; the last, `training`, is shared). Returns build's result (a NamedTuple)
+        with the global `inputs`, losses averaged over the local replicas, outputs concatenated
+        in batch order and train ops grouped; variables are the mirrored ones."""
+        strategy, n = self.strategy, self.replicas
+        batched, training = inputs[:-1], inputs[-1]
+        shards = [split(x, n) for x in tf.nest.flatten(batched)]
+
+        def on_shard():
+            ctx = tf.distribute.get_replica_context()
+            local = tf.get_static_value(ctx.replica_id_in_sync_group) % n
+            return build((*tf.nest.pack_sequence_as(batched, [s[local] for s in shards]),
+                          training))
+
+        with strategy.scope():
+            out = strategy.extended.call_for_each_replica(on_shard)
+        fields = out._asdict()
+        fields.update(zip(("lr", "hr", "edge_targets", "parsing_targets", "training"), inputs))
+        combined = {name: self.combine(name, value) for name, value in fields.items()
+                    if name not in ("lr", "hr", "edge_targets", "parsing_targets", "training")}
+        return type(out)(**{**fields, **combined})
+
+    def combine(self, name: str, value):
+        """One local value of a per-replica build output: ops grouped, loss scalars averaged,
+        image batches concatenated."""
+        local = self.strategy.experimental_local_results
+        if name.startswith("train_"):
+            return None if value is None else self.strategy.group(value)
+        if name in ("sr",):
+            return tf.nest.map_structure(lambda x: x if x is None else
+                                         tf.concat(local(x), 0), value)
+        mean = lambda x: x if x is None else tf.add_n(list(local(x))) / len(local(x))
+        if isinstance(value, dict) and name != "logged":
+            return {k: mean(v) for k, v in value.items()}
+        if name in ("total", "total_gan", "d_loss"):
+            return mean(value)
+        return value
+
+
+def split(x, n: int) -> list:
+    """x cut along the batch into n shards whose sizes differ by at most one (np.array_split's
+    rule), so a validation batch of any size runs."""
+    size = tf.shape(x)[0]
+    sizes = size // n + tf.cast(tf.range(n) < size % n, tf.int32)
+    return tf.split(x, sizes, num=n) if n > 1 else [x]
+
+
+def local_devices(opt) -> list[str]:
+    """The mirrored replicas' devices: the GPUs of --gpu_ids (numbered as the session sees
+    them), else --cpu_devices logical CPUs."""
+    gpus = gpu_count(opt)
+    if gpus:
+        return [f"/gpu:{i}" for i in range(gpus)]
+    return [f"/cpu:{i}" for i in range(opt.cpu_devices)]
+
+
+def fingerprint(sess: tf.Session) -> str:
+    """A digest of every variable's value, to see that workers hold the same weights."""
+    digest = hashlib.sha256()
+    for v in sorted(tf.global_variables(), key=lambda v: v.op.name):
+        digest.update(v.op.name.encode() + np.ascontiguousarray(sess.run(v)).tobytes())
+    return digest.hexdigest()[:16]
