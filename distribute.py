@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from typing import Callable, NamedTuple
@@ -33,7 +34,14 @@ LOST_WORKER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededErro
 
 
 class LostWorker(RuntimeError):
+    """A peer worker died or hangs: the collectives of a step cannot complete."""
     hint = "restart every worker with --continue_train"
+
+    @classmethod
+    def of(cls, err: tf.errors.OpError) -> LostWorker:
+        peer = re.search(r"remote target (/job:\w+/replica:\d+/task:\d+)", str(err))
+        return cls(f"lost contact with {peer.group(1) if peer else 'a worker of the cluster'} "
+                   f"({type(err).__name__}; a session call may wait --step_timeout seconds)")
 
 
 def task() -> tuple[str | None, int, bool, int]:

@@ -464,9 +464,7 @@ def run_training(opt, train_paths: list[str], val: data.Example, resume: str | N
     except distribute.LOST_WORKER_ERRORS as err:
         if cluster is None:
             raise
-        trainer.stop(distribute.LostWorker(f"a worker of the cluster was lost or timed out "
-                                           f"({type(err).__name__}: "
-                                           f"{checkpoints.first_line(err)})"))
+        trainer.stop(distribute.LostWorker.of(err))
     if cluster and cluster.workers > 1:
         print(f"worker {cluster.worker}: weights fingerprint {distribute.fingerprint(trainer.sess)}")
     if signum:
