@@ -26,6 +26,10 @@ from options.base_options import int_list
 from tf1 import session_config, tf
 
 STRATEGIES = ("none", "mirrored", "multi_worker")
+# how Cluster.replicate joins the replicas' TrainGraph fields (the others: replica 0's)
+INPUT_FIELDS = ("lr", "hr", "edge_targets", "parsing_targets", "training")
+TRAIN_OPS = ("train_g", "train_g_gan", "train_d")
+LOSSES = ("terms", "total", "terms_gan", "total_gan", "d_loss")
 # TensorFlow errors that mean a peer worker is gone or unreachable (or a step outlived
 # --step_timeout): the run cannot go on without it
 LOST_WORKER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
@@ -130,43 +134,40 @@ class Cluster:
         return tf.Session(self.target, config=self.config)
 
     def replicate(self, build: Callable, inputs: tuple):
-        """build(inputs) on every replica, each on its shard of the local batch `inputs`
-        (placeholders; the last, `training`, is shared). Returns build's result (a NamedTuple)
-        with the global `inputs`, losses averaged over the local replicas, outputs concatenated
-        in batch order and train ops grouped; variables are the mirrored ones."""
-        strategy, n = self.strategy, self.replicas
-        batched, training = inputs[:-1], inputs[-1]
+        """build(inputs) (train.build_train_graph) on every replica, each on its shard of the
+        local batch `inputs` (train.train_inputs; the last, `training`, is shared). Returns
+        build's TrainGraph with the global `inputs`, the losses averaged over the local
+        replicas, the outputs concatenated in batch order, the train ops grouped, and the
+        variables (mirrored) as replica 0 sees them."""
+        n, batched, training = self.replicas, inputs[:-1], inputs[-1]
         shards = [split(x, n) for x in tf.nest.flatten(batched)]
+        graphs = [None] * n
 
         def on_shard():
             ctx = tf.distribute.get_replica_context()
             local = tf.get_static_value(ctx.replica_id_in_sync_group) % n
-            return build((*tf.nest.pack_sequence_as(batched, [s[local] for s in shards]),
-                          training))
+            graphs[local] = build((*tf.nest.pack_sequence_as(batched, [s[local] for s in shards]),
+                                   training))
 
-        with strategy.scope():
-            out = strategy.extended.call_for_each_replica(on_shard)
-        fields = out._asdict()
-        fields.update(zip(("lr", "hr", "edge_targets", "parsing_targets", "training"), inputs))
-        combined = {name: self.combine(name, value) for name, value in fields.items()
-                    if name not in ("lr", "hr", "edge_targets", "parsing_targets", "training")}
-        return type(out)(**{**fields, **combined})
+        with self.strategy.scope():
+            self.strategy.extended.call_for_each_replica(on_shard)
+        fields = {name: combine(name, [g._asdict()[name] for g in graphs])
+                  for name in graphs[0]._fields}
+        return graphs[0]._replace(**{**fields, **dict(zip(INPUT_FIELDS, inputs))})
 
-    def combine(self, name: str, value):
-        """One local value of a per-replica build output: ops grouped, loss scalars averaged,
-        image batches concatenated."""
-        local = self.strategy.experimental_local_results
-        if name.startswith("train_"):
-            return None if value is None else self.strategy.group(value)
-        if name in ("sr",):
-            return tf.nest.map_structure(lambda x: x if x is None else
-                                         tf.concat(local(x), 0), value)
-        mean = lambda x: x if x is None else tf.add_n(list(local(x))) / len(local(x))
-        if isinstance(value, dict) and name != "logged":
-            return {k: mean(v) for k, v in value.items()}
-        if name in ("total", "total_gan", "d_loss"):
-            return mean(value)
-        return value
+
+def combine(name: str, values: list):
+    """One value of a TrainGraph field from its per-replica values."""
+    if values[0] is None:
+        return None
+    if name in TRAIN_OPS:
+        return tf.group(*values)
+    if name == "sr":
+        return tf.nest.map_structure(lambda *x: None if x[0] is None else tf.concat(x, 0),
+                                     *values)
+    if name in LOSSES:
+        return tf.nest.map_structure(lambda *x: tf.add_n(x) / len(x), *values)
+    return values[0]
 
 
 def split(x, n: int) -> list:

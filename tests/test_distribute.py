@@ -4,6 +4,7 @@ workers on 127.0.0.1 that end with the same weights, whose checkpoint test.py re
 killed mid-run stops the run, which resumes with --continue_train."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -211,3 +212,51 @@ def test_a_lost_worker_stops_the_run_and_continue_train_resumes(faces, tmp_path)
     assert tf.train.latest_checkpoint(str(run)).endswith(f"model.ckpt-{kept + 2}")
     first, second = fingerprints(tmp_path)
     assert first == second
+
+
+# the commit before --strategy: its train.py is the single-device code this branch must keep
+BEFORE_STRATEGY = "23a4c86"
+# run in a source tree: per model, the graph's digest; EIPNet's losses of two steps from the
+# seed-0 init (JEANet: its batch norm's moving averages are created with an aggregation now)
+SINGLE_DEVICE_RUN = """
+import hashlib, json, sys
+import data, train
+from options.train_options import TrainOptions
+from tf1 import session_config, tf
+_, batch = data.load_eval_set(sys.argv[1:])
+runs = {}
+for model in ("eipnet", "jeanet"):
+    opt = TrainOptions().parse(["--model", model, "--losses", "rgb,edge,lc,l1"], verbose=False)
+    with tf.Graph().as_default() as graph:
+        tf.set_random_seed(0)
+        g = train.build_train_graph(opt)
+        digest = hashlib.sha256(graph.as_graph_def().SerializeToString(deterministic=True))
+        runs[model] = {"graph": digest.hexdigest()}
+        if model == "eipnet":
+            with tf.Session(config=session_config()) as sess:
+                sess.run(tf.global_variables_initializer())
+                runs[model]["losses"] = [sess.run([g.total, g.train_g],
+                                                  train.feed(g, batch))[0].item() for _ in "ab"]
+print(json.dumps(runs))
+"""
+
+
+def single_device_run(tree: Path, paths: list[str]) -> dict:
+    out = subprocess.run([sys.executable, "-c", SINGLE_DEVICE_RUN, *paths], cwd=tree,
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+def test_strategy_none_is_the_graph_before_it(tmp_path, train_paths):
+    """--strategy none builds, node for node, the graph of the code before --strategy existed,
+    and its steps give the same losses, bit for bit (that code comes from git history)."""
+    has_commit = subprocess.run(["git", "cat-file", "-e", BEFORE_STRATEGY], cwd=ROOT,
+                                capture_output=True).returncode == 0
+    if not has_commit:
+        pytest.skip(f"not a git checkout holding {BEFORE_STRATEGY}")
+    archive = subprocess.run(["git", "archive", BEFORE_STRATEGY], cwd=ROOT, capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive, check=True)
+    before, now = (single_device_run(tree, train_paths[:2]) for tree in (tmp_path, ROOT))
+    assert now == before
+    assert before["eipnet"]["losses"][1] < before["eipnet"]["losses"][0]
