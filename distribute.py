@@ -48,27 +48,32 @@ class LostWorker(RuntimeError):
                    f"({type(err).__name__}; a session call may wait --step_timeout seconds)")
 
 
-def task() -> tuple[str | None, int, bool, int]:
-    """(task type, index, is chief, number of workers) named by TF_CONFIG; the chief is the
-    task of type chief, else worker 0 (tf.distribute's rule)."""
+class Task(NamedTuple):
+    kind: str | None   # chief or worker (None without TF_CONFIG)
+    rank: int          # 0 for the chief, then the workers in order
+    chief: bool        # the task of type chief, else worker 0 (tf.distribute's rule)
+    workers: int       # chief and workers
+
+
+def task() -> Task:
+    """This process's task in the cluster of TF_CONFIG."""
     config = json.loads(os.environ.get("TF_CONFIG") or "{}")
     cluster, me = config.get("cluster", {}), config.get("task", {})
-    kind, index = me.get("type"), int(me.get("index", 0))
-    chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
-    return kind, index, chief, len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+    kind, index, chiefs = me.get("type"), int(me.get("index", 0)), len(cluster.get("chief", []))
+    rank = index + (chiefs if kind == "worker" else 0)
+    return Task(kind, rank, rank == 0, chiefs + len(cluster.get("worker", [])))
 
 
 def check_options(opt) -> None:
     """ValueError for a --strategy that cannot start (multi_worker without a TF_CONFIG naming
-    this task, a global batch that does not split evenly); splits the CPU for --cpu_devices;
-    applies --lr_scale_batch."""
-    if opt.strategy == "multi_worker" and task()[0] not in ("chief", "worker"):
+    this task, a global batch that does not split evenly); applies --lr_scale_batch."""
+    if opt.strategy == "multi_worker" and task().kind not in ("chief", "worker"):
         raise ValueError("--strategy multi_worker needs TF_CONFIG naming the cluster and this "
                          "task, e.g. '{\"cluster\": {\"worker\": [\"host1:2222\", "
                          "\"host2:2222\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}' "
                          "(README, \"Many GPUs, many hosts\")")
     parts = {"none": 1, "mirrored": gpu_count(opt) or opt.cpu_devices,
-             "multi_worker": task()[3]}[opt.strategy]
+             "multi_worker": task().workers}[opt.strategy]
     if opt.batchSize % parts:
         raise ValueError(f"--batchSize {opt.batchSize} does not split over the {parts} "
                          f"{'workers' if opt.strategy == 'multi_worker' else 'devices'} of "
@@ -87,14 +92,14 @@ def gpu_count(opt) -> int:
 
 def writes_run_dir(opt) -> bool:
     """False for a non-chief worker of --strategy multi_worker."""
-    return opt.strategy != "multi_worker" or task()[2]
+    return opt.strategy != "multi_worker" or task().chief
 
 
 def worker_run_dir(opt):
     """opt for this process: a non-chief worker writes into a temporary folder (removed by
     `finish`), and reads the chief's run folder only to resume."""
     if not writes_run_dir(opt):
-        opt.run_dir = tempfile.mkdtemp(prefix=f"worker{task()[1]}_")
+        opt.run_dir = tempfile.mkdtemp(prefix=f"worker{task().rank}_")
     return opt
 
 
@@ -126,8 +131,8 @@ class Cluster:
                                                resolver.task_id, config=config)
             self.target = self.server.target
         self.config = config
-        self.workers = task()[3] if opt.strategy == "multi_worker" else 1
-        self.worker, self.chief = task()[1] if self.workers > 1 else 0, task()[2] or self.workers == 1
+        me = task() if opt.strategy == "multi_worker" else Task(None, 0, True, 1)
+        self.workers, self.worker = me.workers, me.rank
         self.replicas = len(self.strategy.extended.worker_devices)   # on this worker
 
     def session(self) -> tf.Session:

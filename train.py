@@ -462,7 +462,7 @@ def run_training(opt, train_paths: list[str], val: data.Example, resume: str | N
     except NonFiniteLoss as err:
         trainer.stop(err)
     except distribute.LOST_WORKER_ERRORS as err:
-        if cluster is None:
+        if not cluster or cluster.workers == 1:
             raise
         trainer.stop(distribute.LostWorker.of(err))
     if cluster and cluster.workers > 1:
