@@ -466,7 +466,8 @@ def run_training(opt, train_paths: list[str], val: data.Example, resume: str | N
             raise
         trainer.stop(distribute.LostWorker.of(err))
     if cluster and cluster.workers > 1:
-        print(f"worker {cluster.worker}: weights fingerprint {distribute.fingerprint(trainer.sess)}")
+        print(f"worker {cluster.worker}: weights fingerprint "
+              f"{distribute.fingerprint(trainer.sess)}")
     if signum:
         trainer.write_log(f"interrupted by {signal.Signals(signum).name}: saved iteration {step}")
     trainer.close()

@@ -23,7 +23,7 @@ import distribute
 import generators
 import test as test_script
 import train
-from conftest import ROOT, copy_faces, log_steps
+from conftest import ROOT, copy_faces, log_steps, train_args
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from tf1 import session_config, tf
@@ -95,6 +95,18 @@ def test_facenet_runs_on_every_replica():
                  if op.type == "Conv2D" and "facenet/InceptionResnetV1/Conv2d_1a" in op.name]
     assert sorted((op.name.split("facenet")[0], op.device[-5:]) for op in convs) == [
         ("", "CPU:0"), ("replica_1/", "CPU:1")]
+
+
+def test_strategy_options_stop_early_or_scale_the_rate(dataset, tmp_path, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(SystemExit, match="--strategy multi_worker needs TF_CONFIG"):
+        train.main(train_args(dataset, tmp_path, "--strategy", "multi_worker"))
+    with pytest.raises(SystemExit, match="--batchSize 2 does not split over the 3 devices"):
+        train.main(train_args(dataset, tmp_path, "--strategy", "mirrored", "--cpu_devices", "3"))
+    assert not (tmp_path / "run").exists()
+    opt = TrainOptions().parse(["--batchSize", "64", "--lr_scale_batch", "16"], verbose=False)
+    distribute.check_options(opt)
+    assert opt.learning_rate == pytest.approx(4 * 1e-4)
 
 
 def free_ports(n: int) -> list[int]:
