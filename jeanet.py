@@ -42,14 +42,17 @@ def batch_norm(x, training, name: str):
     MOVING_AVERAGE_VARIABLES so checkpoints.generator_saver keeps them.
     """
     ch = x.shape[-1]
-    stats = [tf.GraphKeys.GLOBAL_VARIABLES, tf.GraphKeys.MOVING_AVERAGE_VARIABLES]
+    # under tf.distribute (train.py --strategy) the replicas' updates are averaged, so every
+    # replica keeps the same moving averages
+    stats = dict(trainable=False, aggregation=tf.VariableAggregation.MEAN,
+                 collections=[tf.GraphKeys.GLOBAL_VARIABLES, tf.GraphKeys.MOVING_AVERAGE_VARIABLES])
     with tf.variable_scope(name):
         gamma = tf.get_variable("gamma", [ch], tf.float32, tf.ones_initializer())
         beta = tf.get_variable("beta", [ch], tf.float32, tf.zeros_initializer())
         moving_mean = tf.get_variable("moving_mean", [ch], tf.float32, tf.zeros_initializer(),
-                                      trainable=False, collections=stats)
+                                      **stats)
         moving_var = tf.get_variable("moving_variance", [ch], tf.float32, tf.ones_initializer(),
-                                     trainable=False, collections=stats)
+                                     **stats)
         training = tf.convert_to_tensor(training, tf.bool)
         mean, var = tf.nn.moments(x, [0, 1, 2])
         rate = (1.0 - BN_MOMENTUM) * tf.cast(training, tf.float32)

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 import checkpoints
 import data
+import distribute
 import generators
 import losses
 import model
@@ -61,6 +62,11 @@ def placeholders():
     maps = tf.placeholder(tf.float32, [None, data.HR_SIZE, data.HR_SIZE, parsing.N_PARTS],
                           "parsing")
     return lr, hr, edges, maps
+
+
+def train_inputs() -> tuple:
+    """The fed tensors of a train graph: placeholders() and the batch-norm switch."""
+    return (*placeholders(), tf.placeholder_with_default(False, [], "training"))
 
 
 def on_pair(net, sr, hr, name: str) -> list:
@@ -124,16 +130,21 @@ def optimizer(opt, rate, adam_betas: tuple) -> tf.train.Optimizer:
 
 def minimize(optim: tf.train.Optimizer, loss, global_step, var_list,
              scope: str = "generator") -> tf.Operation:
-    """An optimiser step that also runs the batch-norm moving-average updates under `scope`."""
+    """An optimiser step that also runs the batch-norm moving-average updates under `scope`.
+    Under a tf.distribute strategy the loss is divided by the number of replicas, whose
+    gradients the optimiser sums, and `scope` is the replica's own (replica_1/generator, ...)."""
+    replica = tf.get_default_graph().get_name_scope()
+    if tf.distribute.has_strategy():
+        loss /= tf.distribute.get_replica_context().num_replicas_in_sync
+        scope = f"{replica}/{scope}" if replica else scope
     with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS, scope)):
         return optim.minimize(loss, global_step, var_list)
 
 
-def build_train_graph(opt) -> TrainGraph:
-    """Placeholders, generator, loss terms and optimisers (Adam: G 0.9/0.999/1e-8, D 0.5/0.9;
-    or RMSProp for both)."""
-    lr, hr, edge_targets, parsing_targets = placeholders()
-    training = tf.placeholder_with_default(False, [], "training")
+def build_train_graph(opt, inputs: tuple | None = None) -> TrainGraph:
+    """Placeholders (or `inputs`, as train_inputs, e.g. a replica's shard), generator, loss
+    terms and optimisers (Adam: G 0.9/0.999/1e-8, D 0.5/0.9; or RMSProp for both)."""
+    lr, hr, edge_targets, parsing_targets, training = inputs or train_inputs()
     sr = generators.build(opt, lr, training)
     weights = {"edge": opt.lambda_edge, "id": opt.alpha_id, "ad": opt.ad_r, "vgg": opt.beta_vgg,
                **{name: opt.alpha_content for name in losses.CONTENT_TERMS}}
@@ -170,7 +181,7 @@ def feed(g: TrainGraph, batch: data.Example, training: bool = True) -> dict:
 
 
 class NonFiniteLoss(RuntimeError):
-    pass
+    hint = "lower --learning_rate or check the data, then --continue_train"
 
 
 class ResumeError(RuntimeError):
@@ -188,7 +199,8 @@ class Interrupted(KeyboardInterrupt):
 class Trainer:
     """Owns the session, loader, savers and logs of one run folder."""
 
-    def __init__(self, opt, graph: TrainGraph, loader: data.BatchLoader, val: data.Example):
+    def __init__(self, opt, graph: TrainGraph, loader: data.BatchLoader, val: data.Example,
+                 cluster: distribute.Cluster | None = None):
         self.opt, self.g, self.loader, self.val = opt, graph, loader, val
         self.run_dir = opt.run_dir
         # relative paths in the `checkpoint` index, so the run folder can be moved
@@ -205,7 +217,8 @@ class Trainer:
         self.saved_step = None
         self.writer = tf.summary.FileWriter(os.path.join(self.run_dir, "logs"))
         self.log = open(os.path.join(self.run_dir, "loss_log.txt"), "a")
-        self.sess = tf.Session(config=session_config(opt.precision, opt.gpu_ids))
+        self.sess = (cluster.session() if cluster else
+                     tf.Session(config=session_config(opt.precision, opt.gpu_ids)))
 
     def _image_summaries(self):
         g, n = self.g, 4
@@ -331,15 +344,14 @@ class Trainer:
             self.validate(step)
         return step
 
-    def stop(self, err: NonFiniteLoss) -> NoReturn:
+    def stop(self, err: NonFiniteLoss | distribute.LostWorker) -> NoReturn:
         """Record why the run stopped, in loss_log.txt too, and exit naming what is kept."""
         kept = ("no checkpoint was saved yet" if self.saved_step is None else
                 f"{checkpoints.FULL_PREFIX}-{self.saved_step}, the last good checkpoint in "
                 f"{self.run_dir}, is kept")
         self.write_log(f"stopped: {err}")
         self.close()
-        sys.exit(f"stopped: {err}. {kept}; lower --learning_rate or check the data, then "
-                 f"--continue_train.")
+        sys.exit(f"stopped: {err}. {kept}; {err.hint}.")
 
     def close(self) -> None:
         self.loader.close()
@@ -378,7 +390,7 @@ def checkpoint_to_resume(opt) -> str | None:
     old one, or if there is nothing to resume."""
     found = checkpoints.run_files(opt.run_dir)
     if not opt.continue_train:
-        if found:
+        if found and distribute.writes_run_dir(opt):   # other workers write elsewhere
             raise FileExistsError(f"{opt.run_dir} already holds a training run ({', '.join(found)})"
                                   f": pass --continue_train to resume it, or choose another "
                                   f"--save_path")
@@ -448,12 +460,17 @@ def run_training(opt, train_paths: list[str], val: data.Example, resume: str | N
     when Ctrl-C or SIGTERM stopped it."""
     tf.set_random_seed(opt.seed)
     maps = part_maps(opt, train_paths)
-    graph = build_train_graph(opt)
-    loader = data.BatchLoader(train_paths, opt.batchSize, opt.dataset, opt.rotations,
+    cluster = None if opt.strategy == "none" else distribute.Cluster(opt)
+    graph = (cluster.replicate(lambda inputs: build_train_graph(opt, inputs), train_inputs())
+             if cluster else build_train_graph(opt))
+    workers, worker = (cluster.workers, cluster.worker) if cluster else (1, 0)
+    # each worker loads its part of the global batch, from its own random stream
+    loader = data.BatchLoader(train_paths, opt.batchSize // workers, opt.dataset, opt.rotations,
                               not opt.no_flip, opt.canny, opt.canny_k, opt.loader_threads,
-                              seed=opt.seed + (checkpoints.step_of(resume) if resume else 0),
+                              seed=opt.seed + (checkpoints.step_of(resume) if resume else 0)
+                              + 1_000_003 * worker,
                               max_scale=opt.rescale, parsing=maps, hr_resize=opt.hr_resize)
-    trainer = Trainer(opt, graph, loader, val)
+    trainer = Trainer(opt, graph, loader, val, cluster)
     try:
         start = trainer.start(resume)
         with checkpoints.signal_handlers(raise_interrupt):
@@ -461,6 +478,13 @@ def run_training(opt, train_paths: list[str], val: data.Example, resume: str | N
             step = trainer.finish()
     except NonFiniteLoss as err:
         trainer.stop(err)
+    except distribute.LOST_WORKER_ERRORS as err:
+        if not cluster or cluster.workers == 1:
+            raise
+        trainer.stop(distribute.LostWorker.of(err))
+    if cluster and cluster.workers > 1:
+        print(f"worker {cluster.worker}: weights fingerprint "
+              f"{distribute.fingerprint(trainer.sess)}")
     if signum:
         trainer.write_log(f"interrupted by {signal.Signals(signum).name}: saved iteration {step}")
     trainer.close()
@@ -499,11 +523,13 @@ def main(argv: list[str] | None = None) -> None:
     options = TrainOptions()
     opt = options.parse(argv)
     try:
+        distribute.check_options(opt)
         train_paths, val, resume = check_inputs(opt)
         if opt.pretrained and not resume:   # a new run, or one that saved nothing yet
             opt = pretrained_options(opt)
     except (data.DataError, FileExistsError, FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
+    opt = distribute.worker_run_dir(opt)
     options.save(opt)
     try:
         train(opt, train_paths, val, resume)
@@ -511,6 +537,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {err}")
     except Interrupted as err:   # a second Ctrl-C during the final save
         sys.exit(128 + err.signum)
+    finally:
+        distribute.finish(opt)
 
 
 if __name__ == "__main__":

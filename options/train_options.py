@@ -1,3 +1,4 @@
+import distribute
 import losses
 import model
 from .base_options import BaseOptions, str_list, int_list
@@ -111,4 +112,18 @@ class TrainOptions(BaseOptions):
         parser.add_argument("--val_size", type=int, default=64, help="validation images used")
         parser.add_argument("--print_freq", type=int, default=20, help="iterations between log lines")
         parser.add_argument("--seed", type=int, default=0)
+        # data-parallel training on tf.distribute (distribute.py, README "Many GPUs, many hosts")
+        parser.add_argument("--strategy", default="none", choices=list(distribute.STRATEGIES),
+                            help="none: one device; mirrored: the GPUs of --gpu_ids (or "
+                                 "--cpu_devices logical CPUs); multi_worker: the hosts of "
+                                 "TF_CONFIG. --batchSize is the global batch")
+        parser.add_argument("--cpu_devices", type=int, default=1,
+                            help="--strategy mirrored without a GPU: split the CPU into this "
+                                 "many logical devices (for tests: one CPU gains nothing)")
+        parser.add_argument("--step_timeout", type=float, default=600,
+                            help="--strategy multi_worker: seconds a session call may wait, "
+                                 "e.g. for a lost worker, before the run stops")
+        parser.add_argument("--lr_scale_batch", type=int, default=0,
+                            help="linear-scaling rule: multiply --learning_rate by batchSize / "
+                                 "this (the batch the rate was set for; 0 = off)")
         return parser
