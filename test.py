@@ -189,8 +189,9 @@ def face_tasks(samples: list[Sample], gen: Generator, facenet: metrics.FaceNet |
         yield task, network[i]
 
 
-def evaluate(opt, gen: Generator, paths: list[str], wanted: list[str], out_dir: str,
-             facenet: metrics.FaceNet | None, log: evaluation.CsvLog) -> list[str]:
+def evaluate(opt, gen: Generator, pool: evaluation.FacePool, paths: list[str],
+             wanted: list[str], out_dir: str, facenet: metrics.FaceNet | None,
+             log: evaluation.CsvLog) -> list[str]:
     """The generator (and FaceNet) batch by batch here, each face's CPU metrics and images in
     --workers processes meanwhile; rows go to metrics.csv in file order as they are done.
     Faces already in the csv (--resume) are skipped. Returns the unreadable files."""
@@ -199,8 +200,7 @@ def evaluate(opt, gen: Generator, paths: list[str], wanted: list[str], out_dir: 
         print(f"resuming: {len(log.done)} faces already in metrics.csv, {len(todo)} to go")
     skipped = []
     stems = output_stems([os.path.basename(p) for p in paths])
-    with evaluation.FacePool(opt.workers, 2 * opt.batchSize) as pool, \
-            tqdm(total=len(todo), unit="face", dynamic_ncols=True) as bar:
+    with tqdm(total=len(todo), unit="face", dynamic_ncols=True) as bar:
         def record(rows):
             for row in rows:
                 log.write(row)
@@ -363,9 +363,11 @@ def main(argv: list[str] | None = None) -> dict:
         gen = Generator(opt, prefix)
     except (FileNotFoundError, data.DataError, ValueError) as err:
         sys.exit(f"error: {err}")
-    # FaceNet stays fp32 whatever --precision: the metric must not move with the SR precision
-    facenet = metrics.FaceNet(batch=3 * opt.batchSize) if "dist_network" in wanted else None
-    skipped = evaluate(opt, gen, paths, wanted, out_dir, facenet, log)
+    # the workers start (importing the metric libraries) while FaceNet loads here
+    with evaluation.FacePool(opt.workers, 2 * opt.batchSize) as pool:
+        # FaceNet stays fp32 whatever --precision: the metric must not move with the SR precision
+        facenet = metrics.FaceNet(batch=3 * opt.batchSize) if "dist_network" in wanted else None
+        skipped = evaluate(opt, gen, pool, paths, wanted, out_dir, facenet, log)
     log.close()
     if facenet:
         facenet.close()
