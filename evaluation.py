@@ -160,7 +160,10 @@ def _spawn_environment():
         yield
     finally:
         for k, v in saved.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+            if v is None:
+                del os.environ[k]
+            else:
+                os.environ[k] = v
         if script is not None:
             main.__file__ = script
 
