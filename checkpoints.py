@@ -44,10 +44,28 @@ def tail_of(shapes: dict[str, list[int]]) -> str:
     return "released" if shapes["generator/RGB/w"][0] == 1 else "paper"
 
 
-def generator_saver(max_to_keep: int = 1) -> tf.train.Saver:
+def generator_variables() -> list[tf.Variable]:
     """The generator's weights and its batch-norm moving averages (JEANet), no optimiser slots."""
     moving = tf.get_collection(tf.GraphKeys.MOVING_AVERAGE_VARIABLES, "generator")
-    return tf.train.Saver(tf.trainable_variables("generator") + moving, max_to_keep=max_to_keep)
+    return tf.trainable_variables("generator") + moving
+
+
+def generator_saver(max_to_keep: int = 1) -> tf.train.Saver:
+    return tf.train.Saver(generator_variables(), max_to_keep=max_to_keep)
+
+
+def mismatches(variables: list[tf.Variable], prefix: str) -> list[str]:
+    """Why `variables` cannot be restored from `prefix`: each one the checkpoint lacks or holds
+    with another shape, by name."""
+    shapes = variable_shapes(prefix)
+    found = []
+    for v in variables:
+        name, shape = v.op.name, v.shape.as_list()
+        if name not in shapes:
+            found.append(f"{name} {shape} is missing")
+        elif shapes[name] != shape:
+            found.append(f"{name} is {shapes[name]} there, {shape} here")
+    return found
 
 
 def first_line(err: Exception) -> str:

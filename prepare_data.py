@@ -1,0 +1,103 @@
+"""Prepare a personal training set from ordinary photographs: detect and align every face with
+the template of the training crops (faces.py), and write a 128x128 crop where the face is large
+enough in its photo to be a real HR face.
+
+    python prepare_data.py --input RAW_DIR --output datasets/my_faces [--min_size 128]
+    python train.py --train_path datasets/my_faces --pretrained checkpoint/eipnet_lfw128
+
+Writes <photo stem>_face<k>.png and manifest.csv (one row per face: source, face index, crop
+file, box, the five landmarks, the native crop size and scale = native / 128, status). A
+photo whose rows are in the manifest and whose crops exist is not read again, so a rerun (or
+one after an interruption) does only what is missing. Unreadable files are named and skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+
+from PIL import Image
+
+import data
+import faces
+
+MANIFEST = "manifest.csv"
+COLUMNS = ["source", "face", "crop", "left", "top", "right", "bottom",
+           *[f"{p}_{c}" for p in faces.POINTS for c in "xy"], "native_size", "scale", "status"]
+
+
+def done_sources(out_dir: str) -> tuple[set[str], list[dict]]:
+    """The photos already prepared (their crops all on disk) and the manifest rows to keep."""
+    path = os.path.join(out_dir, MANIFEST)
+    if not os.path.exists(path):
+        return set(), []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    missing = {r["source"] for r in rows
+               if r["crop"] and not os.path.exists(os.path.join(out_dir, r["crop"]))}
+    kept = [r for r in rows if r["source"] not in missing]
+    return {r["source"] for r in kept}, kept
+
+
+def face_rows(source: str, rgb, detector: faces.Detector, min_size: int, out_dir: str) -> list[dict]:
+    """Detect, align and write the crops of one photo; one manifest row per face (a row with
+    status "no face" when there is none, so that a rerun skips the photo)."""
+    stem = os.path.splitext(os.path.basename(source))[0]
+    rows = []
+    for k, face in enumerate(detector(rgb)):
+        native = faces.native_size(face.landmarks)
+        large = native >= min_size
+        crop = f"{stem}_face{k}.png" if large else ""
+        if large:
+            Image.fromarray(faces.aligned_crop(rgb, face.landmarks, data.HR_SIZE)).save(
+                os.path.join(out_dir, crop))
+        rows.append({"source": source, "face": k, "crop": crop,
+                     **dict(zip(("left", "top", "right", "bottom"), (round(v, 1) for v in face.box))),
+                     **{f"{p}_{c}": round(float(v), 2)
+                        for p, xy in zip(faces.POINTS, face.landmarks) for c, v in zip("xy", xy)},
+                     "native_size": round(native, 1), "scale": round(native / data.HR_SIZE, 3),
+                     "status": "written" if large else f"too small (< --min_size {min_size})"})
+    return rows or [{"source": source, "face": "", "crop": "", "status": "no face"}]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input", required=True, help="folder of photographs")
+    parser.add_argument("--output", default="datasets/my_faces", help="folder for the crops")
+    parser.add_argument("--min_size", type=int, default=data.HR_SIZE,
+                        help="smallest native crop side (px in the photo) kept as an HR face")
+    opt = parser.parse_args(argv)
+    try:
+        paths = data.list_images(opt.input)
+        os.makedirs(opt.output, exist_ok=True)
+    except (data.DataError, OSError) as err:
+        sys.exit(f"error: {err}")
+    done, rows = done_sources(opt.output)
+    todo = [p for p in paths if os.path.basename(p) not in done]
+    print(f"{len(paths) - len(todo)} photos already prepared, {len(todo)} to do")
+    detector = faces.Detector()
+    unreadable = []
+    with open(os.path.join(opt.output, MANIFEST), "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        f.flush()
+        for path, rgb in faces.readable(todo, unreadable):
+            found = face_rows(os.path.basename(path), rgb, detector, opt.min_size, opt.output)
+            writer.writerows(found)
+            f.flush()   # a photo's rows once its crops are on disk: an interruption loses no crop
+            rows += found
+    summary = {"photos": len(paths) - len(unreadable), "unreadable": len(unreadable),
+               "faces": sum(r["status"] != "no face" for r in rows),
+               "written": sum(r["status"] == "written" for r in rows),
+               "too_small": sum(r["status"].startswith("too small") for r in rows)}
+    print(f"{summary['faces']} faces in {summary['photos']} photos: {summary['written']} crops "
+          f"written, {summary['too_small']} faces skipped as smaller than {opt.min_size} px, "
+          f"{summary['unreadable']} unreadable files skipped; manifest in "
+          f"{os.path.join(opt.output, MANIFEST)}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
