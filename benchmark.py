@@ -1,7 +1,10 @@
-"""Speed and memory of EIPNet on this machine, against the machine's own GEMM rate.
+"""Speed and memory of EIPNet on this machine, against the machine's own GEMM rate; with
+--eval, the speed of test.py's evaluation protocol.
 
     python benchmark.py [--data ../shared/data/lfw128/train] [--steps 8] [--batch 16]
                         [--precisions fp32,bf16] [--onednn on,off] [--isa AVX2]
+    python benchmark.py --eval [--eval_data ../shared/data/lfw128/val] [--faces 100]
+                        [--reference OLD_CHECKOUT]
 
 The table starts with the CPU model and its relevant flags. For each oneDNN setting and
 precision it measures, each configuration in its own process (so peak memory is its own):
@@ -19,14 +22,20 @@ instructions (tf1.BF16_FLAGS).
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 
 GEN_GMAC = 10.128  # per 16->128 image, checked by tests/test_model.py
 GEMM_N = 2048
 KINDS = ("gemm", "inference", "train_loader", "train_memory", "train_bare")
+EVAL_PROTOCOLS = {"full protocol": [], "full protocol, --no_figures": ["--no_figures"],
+                  "PSNR/SSIM only": ["--metrics", "psnr,ssim"]}
 
 
 def timed(run, steps: int, warmup: int = 2) -> float:
@@ -117,6 +126,64 @@ def table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def eval_seconds(repo: str, faces: str, out: str, extra: list[str]) -> float:
+    """Wall time of one whole `python test.py` of the checkout `repo` (its shipped weights)."""
+    cmd = [sys.executable, "test.py", "--test_path", faces, "--result_dir", out, *extra]
+    tic = time.perf_counter()
+    subprocess.run(cmd, cwd=repo, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - tic
+
+
+def numbers(tree, path: str = "") -> dict:
+    """The numeric leaves of a summary.json's metrics and TAR rows, by path."""
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in numbers(sub, f"{path}/{key}").items()}
+    if isinstance(tree, list):
+        return {k: v for i, sub in enumerate(tree) for k, v in numbers(sub, f"{path}/{i}").items()}
+    return {path: tree} if isinstance(tree, (int, float)) and not isinstance(tree, bool) else {}
+
+
+def largest_difference(out_a: str, out_b: str) -> float:
+    """The largest relative difference between two runs' metric means and TARs."""
+    a, b = (json.load(open(os.path.join(o, "summary.json"))) for o in (out_a, out_b))
+    a, b = (numbers({"metrics": s["metrics"], "tar": s["tar"]}) for s in (a, b))
+    if a.keys() != b.keys():
+        raise ValueError(f"the summaries differ in their entries: {sorted(a.keys() ^ b.keys())}")
+    return max(abs(a[k] - b[k]) / max(abs(a[k]), 1e-12) for k in a)
+
+
+def eval_benchmark(args) -> None:
+    from tf1 import machine
+    here = os.path.dirname(os.path.abspath(__file__))
+    names = sorted(f for f in os.listdir(args.eval_data) if not f.startswith("."))[:args.faces]
+    repos = {"this checkout": here, **({"reference": os.path.abspath(args.reference)}
+                                       if args.reference else {})}
+    lines = ["| protocol | code | seconds | faces/s | speed-up | largest relative difference |",
+             "|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        faces = os.path.join(tmp, "faces")
+        os.makedirs(faces)
+        for name in names:
+            os.symlink(os.path.abspath(os.path.join(args.eval_data, name)),
+                       os.path.join(faces, name))
+        for protocol, extra in EVAL_PROTOCOLS.items():
+            outs = {label: os.path.join(tmp, f"{label}{len(extra)}{protocol[:4]}".replace(" ", ""))
+                    for label in repos}
+            sec = {label: eval_seconds(repo, faces, outs[label], extra)
+                   for label, repo in repos.items()}
+            for label in repos:
+                compared = args.reference and label != "reference"
+                ratio = sec["reference"] / sec[label] if compared else None
+                diff = largest_difference(outs["reference"], outs[label]) if compared else None
+                lines.append(f"| {protocol} | {label} | {sec[label]:.1f} | "
+                             f"{len(names) / sec[label]:.2f} | "
+                             f"{'-' if ratio is None else f'{ratio:.2f}x'} | "
+                             f"{'-' if diff is None else f'{diff:.1e}'} |")
+    print(f"{machine()}; {len(names)} faces of {args.eval_data}, whole test.py commands "
+          f"(start-up included)")
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -127,7 +194,15 @@ def main() -> None:
     parser.add_argument("--onednn", default="on", help="on, off or on,off (TF_ENABLE_ONEDNN_OPTS)")
     parser.add_argument("--isa", default="", help="cap oneDNN's ISA, e.g. AVX2 (ONEDNN_MAX_CPU_ISA)")
     parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--eval", action="store_true",
+                        help="time test.py's evaluation protocol instead (see above)")
+    parser.add_argument("--eval_data", default="../shared/data/lfw128/val")
+    parser.add_argument("--faces", type=int, default=100)
+    parser.add_argument("--reference", default="",
+                        help="another checkout whose test.py runs beside this one")
     args = parser.parse_args()
+    if args.eval:
+        return eval_benchmark(args)
     if args.isa:
         os.environ["ONEDNN_MAX_CPU_ISA"] = args.isa
     from tf1 import usable_precision

@@ -16,46 +16,33 @@ fixes (EIPNet's tail, the edge blocks, JEANet's shortcuts) are read from it.
 """
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import os
 import sys
 from collections import Counter
-from typing import NamedTuple
 
 import cv2
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from PIL import Image
 from tqdm import tqdm
 
 import checkpoints
 import data
+import evaluation
 import generators
 import metrics
-import parsing
+from evaluation import METHODS, Sample, needs_box
 from options.test_options import TestOptions
 from tf1 import session_config, tf
 
-METHODS = ("sr", "bicubic")
 NAMES = {"hr": "HR", "bicubic": "Bicubic"}   # and "sr": the model's title, see method_names
 EDGE_SIZES = (32, 64, 128)
-PANEL_TITLES = {"coarse": "coarse SR", "parsing": "parsing maps"}   # and "edge 32" etc.
 # csv metric -> the --metrics group that switches it on (in Table 6-8 order)
 METRIC_GROUP = {"psnr": "psnr", "fr_psnr": "fr", "ssim": "ssim", "fr_ssim": "fr", "vif": "vif",
                 "dist_algorithm": "tar", "dist_network": "tar", "brisque": "brisque"}
 QUALITY = {"psnr": "PSNR", "fr_psnr": "FR-PSNR", "ssim": "SSIM", "fr_ssim": "FR-SSIM",
            "vif": "VIF"}
 TAR_KINDS = (("algorithm", "tar_algorithm"), ("network", "tar_network"))
-
-
-class Sample(NamedTuple):
-    name: str
-    stem: str               # output files are <stem>_SR.png etc., unique in the folder
-    lr: np.ndarray          # (16,16,3) uint8
-    hr: np.ndarray | None   # (128,128,3) uint8; None for an LR input
 
 
 class Generator:
@@ -106,10 +93,6 @@ def wanted_metrics(opt) -> list[str]:
     if opt.input == "lr":
         return []
     return [m for m, group in METRIC_GROUP.items() if group in opt.metrics]
-
-
-def needs_box(wanted: list[str]) -> bool:
-    return bool({"fr_psnr", "dist_algorithm"} & set(wanted))
 
 
 def columns(wanted: list[str]) -> list[str]:
@@ -169,20 +152,6 @@ def bicubic(lr: np.ndarray) -> np.ndarray:
                                        interpolation=cv2.INTER_CUBIC))
 
 
-def image_metrics(img: np.ndarray, hr: np.ndarray, box, wanted: list[str], y: bool) -> dict:
-    """The per-image metrics of one method's output against HR (dist_network is batched)."""
-    compute = {
-        "psnr": lambda: metrics.psnr(img, hr, y),
-        "fr_psnr": lambda: metrics.fr_psnr(img, hr, box, y),
-        "ssim": lambda: metrics.ssim(img, hr, y),
-        "fr_ssim": lambda: metrics.fr_ssim(img, hr, box, y),
-        "vif": lambda: metrics.vif(img, hr),
-        "dist_algorithm": lambda: metrics.algorithm_distance(img, hr, box),
-        "brisque": lambda: metrics.brisque(img),
-    }
-    return {m: compute[m]() for m in wanted if m in compute}
-
-
 def network_distances(facenet: metrics.FaceNet, hr: list, outputs: dict) -> dict:
     """FaceNet squared-L2 distance to HR of every method's output, one batch for all."""
     n = len(hr)
@@ -191,100 +160,59 @@ def network_distances(facenet: metrics.FaceNet, hr: list, outputs: dict) -> dict
             for i, m in enumerate(METHODS)}
 
 
-def score_batch(samples: list[Sample], outputs: dict, wanted: list[str], opt,
-                facenet: metrics.FaceNet | None) -> list[dict]:
-    """csv rows of a batch (HR samples scored, LR samples with the file name only)."""
-    rows = [{"file": s.name, "input": "lr" if s.hr is None else "hr"} for s in samples]
-    scored = [i for i, s in enumerate(samples) if s.hr is not None and wanted]
-    for i in scored:
-        hr = samples[i].hr
-        box = metrics.face_box(hr) if needs_box(wanted) else None
-        if box:
-            rows[i]["face_box"] = " ".join(map(str, box))   # top right bottom left
-        for m in METHODS:
-            rows[i].update({f"{k}_{m}": v for k, v in
-                            image_metrics(outputs[m][i], hr, box, wanted, opt.y_channel).items()})
-        if "brisque" in wanted:
-            rows[i]["brisque_hr"] = metrics.brisque(hr)
+def network_rows(facenet: metrics.FaceNet | None, samples: list[Sample], outputs: dict,
+                 wanted: list[str]) -> list[dict]:
+    """dist_network_<method> of each sample (none for LR inputs or without that metric)."""
+    rows = [{} for _ in samples]
+    scored = [i for i, s in enumerate(samples) if s.hr is not None]
     if "dist_network" in wanted and scored:
         dist = network_distances(facenet, [samples[i].hr for i in scored],
                                  {m: [outputs[m][i] for i in scored] for m in METHODS})
         for j, i in enumerate(scored):
-            rows[i].update({f"dist_network_{m}": float(dist[m][j]) for m in METHODS})
+            rows[i] = {f"dist_network_{m}": float(dist[m][j]) for m in METHODS}
     return rows
 
 
-def picture(tag: str, x: np.ndarray) -> np.ndarray:
-    """uint8 image of one extra output: an edge map, the coarse SR or the parsing maps."""
-    if tag == "parsing":
-        return parsing.colorize(x)
-    return metrics.to_uint8(x[..., 0] if tag.startswith("edge") else x)
+def face_tasks(samples: list[Sample], gen: Generator, facenet: metrics.FaceNet | None,
+               wanted: list[str], opt, out_dir: str):
+    """SR of a batch, then (task, FaceNet fields) per face for the metric workers."""
+    rgb, extras = gen(np.stack([s.lr for s in samples]))
+    # scored as saved: clipped and rounded to 8 bits
+    outputs = {"sr": [metrics.to_uint8(x) for x in rgb],
+               "bicubic": [bicubic(s.lr) for s in samples]}
+    network = network_rows(facenet, samples, outputs, wanted)
+    for i, s in enumerate(samples):
+        task = evaluation.FaceTask(s, {m: outputs[m][i] for m in METHODS},
+                                   {tag: x[i] for tag, x in extras.items()}, wanted,
+                                   opt.y_channel, out_dir, not opt.no_figures,
+                                   method_names(opt.model))
+        yield task, network[i]
 
 
-def write_images(sample: Sample, sr: np.ndarray, bic: np.ndarray, extras: dict, out_dir: str,
-                 figure: bool, row: dict, names: dict) -> None:
-    images = {"SR": sr, "bicubic": bic, **{tag: picture(tag, x) for tag, x in extras.items()}}
-    for tag, img in images.items():
-        Image.fromarray(img).save(os.path.join(out_dir, f"{sample.stem}_{tag}.png"))
-    if figure:
-        compare_figure(sample, images, row, os.path.join(out_dir, f"{sample.stem}_compare.png"),
-                       names)
-
-
-def scored_title(method: str, row: dict, names: dict) -> str:
-    """The method's name, with its PSNR / SSIM under it when they were computed."""
-    scores = [f"{row[k]:.2f} dB" if "psnr" in k else f"{row[k]:.4f}"
-              for k in (f"psnr_{method}", f"ssim_{method}") if k in row]
-    return "\n".join([names[method], " / ".join(scores)] if scores else [names[method]])
-
-
-def compare_figure(sample: Sample, images: dict, row: dict, path: str, names: dict) -> None:
-    """LR | bicubic | SR | HR | edge maps or coarse SR and parsing maps of one image."""
-    panels = [("LR 16x16", sample.lr), (scored_title("bicubic", row, names), images["bicubic"]),
-              (scored_title("sr", row, names), images["SR"])]
-    if sample.hr is not None:
-        panels.append((names["hr"], sample.hr))
-    panels += [(PANEL_TITLES.get(tag, tag.replace("edge", "edge ")), img)
-               for tag, img in images.items() if tag not in ("SR", "bicubic")]
-    fig = Figure(figsize=(2.2 * len(panels), 2.7))
-    FigureCanvasAgg(fig)
-    for k, (title, img) in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), k + 1)
-        ax.imshow(img, cmap="gray", vmin=0, vmax=255, interpolation="nearest")  # cmap: edges
-        ax.set_title(title, fontsize=9)
-        ax.axis("off")
-    fig.suptitle(sample.name, fontsize=9)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-
-
-def evaluate(opt, gen: Generator, paths: list[str], wanted: list[str], out_dir: str,
-             facenet: metrics.FaceNet | None) -> tuple[list[dict], list[str]]:
-    """SR, images and metrics batch by batch; returns the csv rows and the skipped files."""
-    rows, skipped = [], []
+def evaluate(opt, gen: Generator, pool: evaluation.FacePool, paths: list[str],
+             wanted: list[str], out_dir: str, facenet: metrics.FaceNet | None,
+             log: evaluation.CsvLog) -> list[str]:
+    """The generator (and FaceNet) batch by batch here, each face's CPU metrics and images in
+    --workers processes meanwhile; rows go to metrics.csv in file order as they are done.
+    Faces already in the csv (--resume) are skipped. Returns the unreadable files."""
+    todo = [p for p in paths if os.path.basename(p) not in log.done]
+    if log.done:
+        print(f"resuming: {len(log.done)} faces already in metrics.csv, {len(todo)} to go")
+    skipped = []
     stems = output_stems([os.path.basename(p) for p in paths])
-    with tqdm(total=len(paths), unit="img", dynamic_ncols=True) as bar:
-        for batch in data.iterate_batches(paths, opt.batchSize):
+    with tqdm(total=len(todo), unit="face", dynamic_ncols=True) as bar:
+        def record(rows):
+            for row in rows:
+                log.write(row)
+                bar.update(1)
+        for batch in data.iterate_batches(todo, opt.batchSize):
             samples = load_samples(batch, opt, stems, skipped)
+            bar.update(len(batch) - len(samples))
             if samples:
-                rgb, extras = gen(np.stack([s.lr for s in samples]))
-                # scored as saved: clipped and rounded to 8 bits
-                outputs = {"sr": [metrics.to_uint8(x) for x in rgb],
-                           "bicubic": [bicubic(s.lr) for s in samples]}
-                batch_rows = score_batch(samples, outputs, wanted, opt, facenet)
-                for i, (s, row) in enumerate(zip(samples, batch_rows)):
-                    write_images(s, outputs["sr"][i], outputs["bicubic"][i],
-                                 {tag: x[i] for tag, x in extras.items()}, out_dir,
-                                 not opt.no_figures, row, method_names(opt.model))
-                rows += batch_rows
-            bar.update(len(batch))
-    return rows, skipped
-
-
-def write_csv(rows: list[dict], cols: list[str], path: str) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, cols, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
+                for task, extra in face_tasks(samples, gen, facenet, wanted, opt, out_dir):
+                    record(pool.submit(task, extra))
+        record(pool.drain())
+    return skipped
 
 
 def column(rows: list[dict], key: str) -> list[float]:
@@ -430,19 +358,24 @@ def main(argv: list[str] | None = None) -> dict:
         prefix = intact(checkpoints.resolve(opt.weight_path))
         paths = data.list_images(opt.test_path)
         out_dir = output_folder(opt)
+        log = evaluation.CsvLog(os.path.join(out_dir, "metrics.csv"), columns(wanted),
+                                opt.resume)
         gen = Generator(opt, prefix)
     except (FileNotFoundError, data.DataError, ValueError) as err:
         sys.exit(f"error: {err}")
-    # FaceNet stays fp32 whatever --precision: the metric must not move with the SR precision
-    facenet = metrics.FaceNet(batch=opt.batchSize) if "dist_network" in wanted else None
-    rows, skipped = evaluate(opt, gen, paths, wanted, out_dir, facenet)
+    # the workers start (importing the metric libraries) while FaceNet loads here
+    with evaluation.FacePool(opt.workers, 2 * opt.batchSize) as pool:
+        # FaceNet stays fp32 whatever --precision: the metric must not move with the SR precision
+        facenet = metrics.FaceNet(batch=3 * opt.batchSize) if "dist_network" in wanted else None
+        skipped = evaluate(opt, gen, pool, paths, wanted, out_dir, facenet, log)
+    log.close()
     if facenet:
         facenet.close()
+    rows = evaluation.read_rows(log.path)   # the summary of a resumed run is that of one run
     if not rows:
         gen.close()
         sys.exit(f"error: no readable image in {opt.test_path!r} (see the messages above); "
                  f"put face images there or point --test_path at another folder")
-    write_csv(rows, columns(wanted), os.path.join(out_dir, "metrics.csv"))
     summary = summarize(rows, skipped, wanted, opt, measure_complexity(opt, gen))
     gen.close()
     print(write_summary(summary, out_dir))

@@ -1,4 +1,5 @@
 import argparse
+import os
 
 from .base_options import BaseOptions, str_list
 
@@ -26,6 +27,12 @@ class TestOptions(BaseOptions):
         parser.add_argument("--tar_network", type=float, nargs="+", default=[0.02, 0.04],
                             help="FaceNet squared-L2 thresholds d (Eq 12)")
         parser.add_argument("--no_figures", action="store_true", help="skip comparison figures")
+        parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                            help="processes for the per-face metrics and images, beside the "
+                                 "generator's (0: all in the main process)")
+        parser.add_argument("--resume", action="store_true",
+                            help="keep the faces already in --result_dir's metrics.csv and "
+                                 "score only the others")
         parser.add_argument("--fps", action="store_true",
                             help="measure FPS at batch 1 and 16 for the complexity table")
         return parser

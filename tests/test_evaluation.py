@@ -1,0 +1,172 @@
+"""test.py's fast evaluation path (issue 17) against the reference implementations, on the
+shipped model's real SR of real lfw128/val faces; and a killed evaluation resumed."""
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import face_recognition
+import numpy as np
+import pytest
+from PIL import Image
+from sewar.full_ref import vifp
+
+import data
+import evaluation
+import metrics
+import test as test_script
+from conftest import LFW, ROOT, copy_faces
+from options.test_options import TestOptions
+
+SHIPPED = ROOT / "checkpoint" / "eipnet_lfw128"
+# Jon_Stewart_0001: HOG finds no face, so it has no box and no algorithm distance
+FACES = ["Abraham_Foxman_0001", "Alec_Baldwin_0001", "Alec_Baldwin_0002", "Jon_Stewart_0001",
+         "Aby_Har-Even_0001", "Ahmad_Masood_0001", "Albert_Brooks_0001", "Alex_Popov_0001"]
+
+
+def rel(a: float, b: float) -> float:
+    return abs(a - b) / abs(b)
+
+
+def args_for(faces: Path, out: Path, *extra: str) -> list[str]:
+    return ["--weight_path", str(SHIPPED), "--test_path", str(faces), "--result_dir", str(out),
+            "--no_figures", *extra]
+
+
+@pytest.fixture(scope="module")
+def faces_dir(tmp_path_factory) -> Path:
+    return copy_faces([LFW / "val" / f"{n}.jpg" for n in FACES], tmp_path_factory.mktemp("faces"))
+
+
+@pytest.fixture(scope="module")
+def fast_run(faces_dir, tmp_path_factory):
+    """Every metric of 6 faces on two worker processes, batches of 4 (one full, one partial)."""
+    folder = tmp_path_factory.mktemp("six")
+    six = copy_faces([faces_dir / f"{n}.jpg" for n in FACES[:6]], folder / "faces")
+    out = folder / "result"
+    test_script.main(args_for(six, out, "--batchSize", "4", "--workers", "2"))
+    return out, evaluation.read_rows(str(out / "metrics.csv"))
+
+
+def outputs(out: Path, row: dict) -> tuple[np.ndarray, dict]:
+    """HR (test.py's own crop of the file) and the SR and bicubic images test.py saved."""
+    hr = data.read_image(str(LFW / "val" / row["file"]))
+    stem = row["file"][:-len(".jpg")]
+    return hr, {m: np.asarray(Image.open(out / f"{stem}_{tag}.png"))
+                for m, tag in (("sr", "SR"), ("bicubic", "bicubic"))}
+
+
+def midpoints(values: list[float]) -> list[float]:
+    """Thresholds between consecutive distances: TAR decisions that go both ways."""
+    v = sorted(values)
+    return [(a + b) / 2 for a, b in zip(v, v[1:])]
+
+
+def test_fast_vif_and_dlib_match_sewar_and_face_recognition(fast_run):
+    """VIF against sewar's vifp, the algorithm distance against face_recognition's own
+    face_encodings (landmarks recomputed on every call, HR encoded once per method)."""
+    out, rows = fast_run
+    dist = {"fast": [], "reference": []}
+    for row in rows:
+        hr, imgs = outputs(out, row)
+        box = metrics.face_box(hr)
+        for m, img in imgs.items():
+            want = vifp(hr.astype(np.float64), img.astype(np.float64))
+            assert rel(row[f"vif_{m}"], want) < 1e-4 and 0.1 < want < 0.5
+            if box is None:
+                assert f"dist_algorithm_{m}" not in row
+                continue
+            codes = [face_recognition.face_encodings(x, known_face_locations=[box])[0]
+                     for x in (img, hr)]
+            want = float(np.linalg.norm(codes[0] - codes[1]))
+            assert rel(row[f"dist_algorithm_{m}"], want) < 1e-4
+            dist["fast"].append(row[f"dist_algorithm_{m}"])
+            dist["reference"].append(want)
+    assert len(dist["fast"]) == 10   # 5 detected faces x 2 methods
+    thresholds = TestOptions().parse([], verbose=False).tar_algorithm + midpoints(dist["reference"])
+    for d in thresholds:
+        assert [x < d for x in dist["fast"]] == [x < d for x in dist["reference"]], d
+
+
+def test_batched_facenet_matches_one_image_at_a_time(fast_run):
+    """dist_network from test.py's batches (HR, SR, bicubic of a batch in one run) against
+    FaceNet run on each image alone."""
+    out, rows = fast_run
+    net = metrics.FaceNet(batch=1)
+    fast, reference = [], []
+    for row in rows:
+        hr, imgs = outputs(out, row)
+        hr_vec = net(hr[None])
+        for m, img in imgs.items():
+            want = float(metrics.squared_distances(net(img[None]), hr_vec)[0])
+            assert rel(row[f"dist_network_{m}"], want) < 1e-4
+            fast.append(row[f"dist_network_{m}"])
+            reference.append(want)
+    net.close()
+    for d in TestOptions().parse([], verbose=False).tar_network + midpoints(reference):
+        assert [x < d for x in fast] == [x < d for x in reference], d
+
+
+def test_workers_write_what_one_process_writes(fast_run, tmp_path):
+    """--workers 0 (everything in this process) gives the csv of two workers: the same boxes,
+    the same values to rounding (a worker runs one BLAS thread, so BRISQUE's sums, and
+    TensorFlow's FaceNet from one run to the next, may move in the 12th digit)."""
+    out, rows = fast_run
+    test_script.main(args_for(out.parent / "faces", tmp_path / "result", "--batchSize", "4",
+                              "--workers", "0"))
+    alone = evaluation.read_rows(str(tmp_path / "result" / "metrics.csv"))
+    assert [list(r) for r in alone] == [list(r) for r in rows]
+    for a, b in zip(alone, rows):
+        for k, v in b.items():
+            assert a[k] == (v if isinstance(v, str) else pytest.approx(v, rel=1e-9)), k
+
+
+def csv_rows(path: Path) -> int:
+    if not path.is_file():
+        return 0
+    with open(path, newline="") as f:
+        return max(sum(1 for line in f if line.endswith("\n")) - 1, 0)
+
+
+def test_killed_evaluation_resumes_to_the_same_summary(faces_dir, tmp_path):
+    """A real test.py run SIGKILLed after two faces, resumed with --resume (after a row cut
+    short by the kill), ends with the csv and summary of an uninterrupted run."""
+    args = ["--batchSize", "2", "--workers", "1"]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "test.py", *args_for(faces_dir, killed, *args)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while csv_rows(killed / "metrics.csv") < 2 and proc.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    done = csv_rows(killed / "metrics.csv")
+    assert 2 <= done < len(FACES)
+    with open(killed / "metrics.csv", "a") as f:
+        f.write("Zz_0001.jpg,hr,12 1")         # what a kill mid-write leaves
+    resumed = test_script.main(args_for(faces_dir, killed, *args, "--resume"))
+    whole = test_script.main(args_for(faces_dir, tmp_path / "whole", *args))
+    assert resumed == whole
+    assert (killed / "metrics.csv").read_text() == (tmp_path / "whole" / "metrics.csv").read_text()
+    assert (killed / "summary.md").read_text() == (tmp_path / "whole" / "summary.md").read_text()
+    with open(killed / "metrics.csv", newline="") as f:
+        assert [r["file"] for r in csv.DictReader(f)] == sorted(f"{n}.jpg" for n in FACES)
+    assert whole["images"] == {"total": 8, "scored": 8, "lr_only": 0, "skipped": [],
+                               "no_face": 1}
+
+
+def test_resume_with_other_metrics_stops_and_keeps_the_csv(faces_dir, tmp_path):
+    out = tmp_path / "result"
+    out.mkdir()
+    made = "file,input,psnr_sr,psnr_bicubic\na.jpg,hr,20.0,19.0\n"   # --metrics psnr
+    (out / "metrics.csv").write_text(made)
+    with pytest.raises(SystemExit) as stopped:
+        test_script.main(args_for(faces_dir, out, "--resume"))
+    message = str(stopped.value.code)
+    assert message.startswith(f"error: {str(out / 'metrics.csv')!r} has the columns")
+    assert "without --resume" in message and "\n" not in message
+    assert (out / "metrics.csv").read_text() == made and len(list(out.iterdir())) == 1
