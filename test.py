@@ -36,6 +36,7 @@ import data
 import generators
 import metrics
 import parsing
+import perceptual
 from options.test_options import TestOptions
 from tf1 import session_config, tf
 
@@ -149,7 +150,7 @@ def load_sample(path: str, opt, stem: str | None = None) -> Sample:
                              f"faces of at least {data.HR_SIZE}x{data.HR_SIZE}, or 16x16 LR "
                              f"faces to super-resolve only")
     hr = data.preset_crop(img, opt.dataset, opt.hr_resize)
-    return Sample(name, stem, data.degrade(hr)[-1], hr)
+    return Sample(name, stem, data.downscale(hr, opt.degradation), hr)
 
 
 def load_samples(paths: list[str], opt, stems: dict[str, str],
@@ -321,7 +322,7 @@ def summarize(rows: list[dict], skipped: list[str], wanted: list[str], opt,
     scored = [r for r in rows if r["input"] == "hr" and wanted]
     return {
         "model": opt.model, "weights": opt.weight_path, "y_channel": opt.y_channel,
-        "images": {"total": len(rows) + len(skipped), "scored": len(scored),
+        "degradation": opt.degradation, "images": {"total": len(rows) + len(skipped), "scored": len(scored),
                    "lr_only": sum(r["input"] == "lr" for r in rows), "skipped": skipped,
                    "no_face": sum("face_box" not in r for r in scored)
                    if needs_box(wanted) else None},
@@ -356,7 +357,9 @@ def markdown(summary: dict) -> str:
     parts = [f"# {names['sr']} evaluation\n\nweights: `{summary['weights']}`; images: "
              f"{img['total']} ({img['scored']} scored, {img['lr_only']} LR only, "
              f"{len(img['skipped'])} skipped: {', '.join(img['skipped']) or 'none'}); no face detected: "
-             f"{fmt(img['no_face'], 0)}"]
+             f"{fmt(img['no_face'], 0)}; LR by {summary.get('degradation', 'bilinear_chain')}"]
+    if summary.get("l_vgg") == "facenet":   # never let the stand-in pass for VGG19
+        parts.append(f"L_vgg in training: {perceptual.STAND_IN}, not VGG19 (no --vgg19_weights)")
     quality = [m for m in QUALITY if m in means]
     if quality:
         digits = {m: 2 if "psnr" in m else 4 for m in quality}
@@ -444,6 +447,8 @@ def main(argv: list[str] | None = None) -> dict:
                  f"put face images there or point --test_path at another folder")
     write_csv(rows, columns(wanted), os.path.join(out_dir, "metrics.csv"))
     summary = summarize(rows, skipped, wanted, opt, measure_complexity(opt, gen))
+    design = checkpoints.design_of(prefix)   # the prior-guided models record L_vgg's features
+    summary["l_vgg"] = design.l_vgg if design else None
     gen.close()
     print(write_summary(summary, out_dir))
     print(f"results in {out_dir}")
