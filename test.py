@@ -34,6 +34,7 @@ from tqdm import tqdm
 import checkpoints
 import data
 import generators
+import lpips_tf
 import metrics
 import parsing
 import perceptual
@@ -46,9 +47,10 @@ EDGE_SIZES = (32, 64, 128)
 PANEL_TITLES = {"coarse": "coarse SR", "parsing": "parsing maps"}   # and "edge 32" etc.
 # csv metric -> the --metrics group that switches it on (in Table 6-8 order)
 METRIC_GROUP = {"psnr": "psnr", "fr_psnr": "fr", "ssim": "ssim", "fr_ssim": "fr", "vif": "vif",
-                "dist_algorithm": "tar", "dist_network": "tar", "brisque": "brisque"}
+                "dist_algorithm": "tar", "dist_network": "tar", "brisque": "brisque",
+                "lpips": "lpips"}
 QUALITY = {"psnr": "PSNR", "fr_psnr": "FR-PSNR", "ssim": "SSIM", "fr_ssim": "FR-SSIM",
-           "vif": "VIF"}
+           "vif": "VIF", "lpips": "LPIPS"}
 TAR_KINDS = (("algorithm", "tar_algorithm"), ("network", "tar_network"))
 
 
@@ -100,13 +102,24 @@ def method_names(model_name: str) -> dict:
 
 
 def wanted_metrics(opt) -> list[str]:
+    """The csv metrics of --metrics; LPIPS whenever --lpips_weights is given (checked here)."""
     unknown = set(opt.metrics) - set(METRIC_GROUP.values())
     if unknown:
         raise ValueError(f"unknown --metrics {sorted(unknown)}; choose from "
                          f"{sorted(set(METRIC_GROUP.values()))}")
+    groups = set(opt.metrics) | ({"lpips"} if opt.lpips_weights else set())
+    if "lpips" in groups and not opt.lpips_weights:
+        raise ValueError("--metrics lpips needs --lpips_weights FILE (README, \"LPIPS\")")
     if opt.input == "lr":
         return []
-    return [m for m, group in METRIC_GROUP.items() if group in opt.metrics]
+    if opt.lpips_weights:
+        lpips_model(opt.lpips_weights)   # a bad file stops before the model is loaded
+    return [m for m, group in METRIC_GROUP.items() if group in groups]
+
+
+@functools.lru_cache(maxsize=1)
+def lpips_model(path: str) -> lpips_tf.LPIPS:
+    return lpips_tf.LPIPS(path)
 
 
 def needs_box(wanted: list[str]) -> bool:
@@ -170,7 +183,8 @@ def bicubic(lr: np.ndarray) -> np.ndarray:
                                        interpolation=cv2.INTER_CUBIC))
 
 
-def image_metrics(img: np.ndarray, hr: np.ndarray, box, wanted: list[str], y: bool) -> dict:
+def image_metrics(img: np.ndarray, hr: np.ndarray, box, wanted: list[str], y: bool,
+                  lpips_weights: str | None = None) -> dict:
     """The per-image metrics of one method's output against HR (dist_network is batched)."""
     compute = {
         "psnr": lambda: metrics.psnr(img, hr, y),
@@ -180,6 +194,7 @@ def image_metrics(img: np.ndarray, hr: np.ndarray, box, wanted: list[str], y: bo
         "vif": lambda: metrics.vif(img, hr),
         "dist_algorithm": lambda: metrics.algorithm_distance(img, hr, box),
         "brisque": lambda: metrics.brisque(img),
+        "lpips": lambda: float(lpips_model(lpips_weights)(img, hr)),
     }
     return {m: compute[m]() for m in wanted if m in compute}
 
@@ -204,7 +219,8 @@ def score_batch(samples: list[Sample], outputs: dict, wanted: list[str], opt,
             rows[i]["face_box"] = " ".join(map(str, box))   # top right bottom left
         for m in METHODS:
             rows[i].update({f"{k}_{m}": v for k, v in
-                            image_metrics(outputs[m][i], hr, box, wanted, opt.y_channel).items()})
+                            image_metrics(outputs[m][i], hr, box, wanted, opt.y_channel,
+                                          opt.lpips_weights).items()})
         if "brisque" in wanted:
             rows[i]["brisque_hr"] = metrics.brisque(hr)
     if "dist_network" in wanted and scored:
