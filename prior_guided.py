@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
+import data
 import jeanet
 import model
 import parsing
@@ -140,6 +143,19 @@ def fusing_module(coarse, maps, width: int, training=False, bn: bool = True):
     return model.conv(x, 3, "RGB", relu=False)
 
 
+def upscale_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of TF1's bicubic resize (tf.compat.v1.image.resize: Keys a = -0.75,
+    source x = i * n_in / n_out, edges clamped): as two MatMuls it exports to ONNX and OpenVINO
+    unchanged, where their Resize ops interpolate differently."""
+    m = np.zeros((n_out, n_in), np.float32)
+    for i in range(n_out):
+        x = i * n_in / n_out
+        j = int(np.floor(x))
+        for k in range(-1, 3):
+            m[i, min(max(j + k, 0), n_in - 1)] += data.cubic(np.array(k - (x - j)), -0.75)
+    return m
+
+
 def prior_input(lr, coarse, design: Design):
     """What the prior branch sees (-1..1, 128 px). "lr": the LR face, bicubically upscaled to
     the branch's 128 px (choice: the text gives the branch LR input, not how it reaches 128 px),
@@ -148,8 +164,9 @@ def prior_input(lr, coarse, design: Design):
         return coarse
     if design.prior_input != "lr":
         raise ValueError(f"prior_input {design.prior_input!r}: choose lr or coarse")
-    size = 2 ** N_UPSCALE * int(lr.shape[1])
-    return tf.image.resize(lr, [size, size], "bicubic")
+    m = tf.constant(upscale_matrix(int(lr.shape[1]), 2 ** N_UPSCALE * int(lr.shape[1])))
+    rows = tf.matmul(m, tf.transpose(lr, [0, 3, 1, 2]))   # (N,3,128,16)
+    return tf.transpose(tf.matmul(rows, m, transpose_b=True), [0, 2, 3, 1])
 
 
 def generator(lr, width: int = WIDTH, reuse=None, training=False,

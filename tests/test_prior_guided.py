@@ -142,6 +142,19 @@ def test_prior_branch_reads_the_lr_face_by_default(graph, val_faces, prior_input
     assert np.array_equal(before, after) == (prior_input == "lr")
 
 
+def test_lr_upscale_is_tf1_bicubic(graph, val_faces):
+    """The prior branch's MatMul upscale equals the tf.compat.v1 bicubic resize the models
+    were trained with (on real LR faces)."""
+    lr = tf.constant(np.stack([data.bicubic_downscale(f) for f in val_faces[:2]]), tf.float32)
+    design = prior_guided.Design()
+    got = prior_guided.prior_input(lr, None, design)
+    want = tf.image.resize(lr, [128, 128], "bicubic")
+    with tf.Session() as sess:
+        got, want = sess.run([got, want])
+    assert got.shape == (2, 128, 128, 3) and want.std() > 20
+    np.testing.assert_allclose(got, want, atol=1e-3)
+
+
 def test_residual_block_is_srresnets_with_batch_norm(graph, val_faces):
     """conv, BN, ReLU, conv, BN, + input: with batch statistics (training) each BN output has
     zero mean and unit variance per channel, so the block adds a normalised residual; numpy
