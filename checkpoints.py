@@ -7,6 +7,7 @@ import re
 import signal
 from contextlib import contextmanager
 
+import prior_guided
 from tf1 import tf
 
 G_WEIGHT = "G_weight.ckpt"   # generator-only release checkpoint, the authors' file name
@@ -44,14 +45,26 @@ def tail_of(shapes: dict[str, list[int]]) -> str:
     return "released" if shapes["generator/RGB/w"][0] == 1 else "paper"
 
 
-def generator_variables() -> list[tf.Variable]:
-    """The generator's weights and its batch-norm moving averages (JEANet), no optimiser slots."""
+def design_of(prefix: str) -> prior_guided.Design | None:
+    """The prior-guided Design saved in the checkpoint at `prefix`; None if it has none."""
+    name = f"generator/{prior_guided.DESIGN}"
+    if name not in variable_shapes(prefix):
+        return None
+    return prior_guided.Design.parse(tf.train.load_variable(prefix, name).decode())
+
+
+def generator_variables(design: bool = True) -> list[tf.Variable]:
+    """The generator's weights, its batch-norm moving averages (JEANet, SRResNet, the
+    prior-guided residual blocks) and, with `design`, the prior-guided generator/design; no
+    optimiser slots. A fine-tuning start leaves the design out: the new run's options wrote
+    its own."""
     moving = tf.get_collection(tf.GraphKeys.MOVING_AVERAGE_VARIABLES, "generator")
-    return tf.trainable_variables("generator") + moving
+    extra = tf.get_collection(prior_guided.DESIGN, "generator") if design else []
+    return tf.trainable_variables("generator") + moving + extra
 
 
-def generator_saver(max_to_keep: int = 1) -> tf.train.Saver:
-    return tf.train.Saver(generator_variables(), max_to_keep=max_to_keep)
+def generator_saver(max_to_keep: int = 1, design: bool = True) -> tf.train.Saver:
+    return tf.train.Saver(generator_variables(design), max_to_keep=max_to_keep)
 
 
 def mismatches(variables: list[tf.Variable], prefix: str) -> list[str]:

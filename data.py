@@ -116,6 +116,44 @@ def rescale(img: np.ndarray, rng: np.random.Generator, max_scale: float) -> np.n
     return big[top:top + h, left:left + w]
 
 
+def cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
+    """Keys' cubic convolution kernel (a = -0.5: MATLAB's imresize, PIL's BICUBIC)."""
+    x = np.abs(x)
+    return np.where(x <= 1, (a + 2) * x ** 3 - (a + 3) * x ** 2 + 1,
+                    np.where(x < 2, a * x ** 3 - 5 * a * x ** 2 + 8 * a * x - 4 * a, 0.0))
+
+
+def bicubic_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of an antialiased bicubic downscaling along one axis: the kernel
+    stretched by the scale, pixel centres aligned, taps outside the image dropped and each row
+    renormalised (MATLAB's imresize and PIL's convention)."""
+    scale = n_in / n_out
+    centres = (np.arange(n_out) + 0.5) * scale
+    w = cubic((np.arange(n_in)[None, :] + 0.5 - centres[:, None]) / scale)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def bicubic_downscale(hr: np.ndarray, size: int = LR_SIZE) -> np.ndarray:
+    """HR uint8 (H,W,3) -> (size,size,3) uint8 by one antialiased bicubic resize."""
+    rows, cols = bicubic_matrix(hr.shape[0], size), bicubic_matrix(hr.shape[1], size)
+    out = np.einsum("ij,jkc,lk->ilc", rows, hr.astype(np.float64), cols)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+# HR 128 -> LR 16: EIPNet's bilinear chain, or the usual bicubic x8 (the prior-guided thesis's
+# "down-scale by the factor of 8", Section 4.1)
+DEGRADATIONS = ("bilinear_chain", "bicubic")
+
+
+def downscale(hr: np.ndarray, degradation: str = "bilinear_chain") -> np.ndarray:
+    """The 16x16 LR face of HR uint8 `hr` under `degradation` (DEGRADATIONS)."""
+    if degradation == "bicubic":
+        return bicubic_downscale(hr)
+    if degradation != "bilinear_chain":
+        raise ValueError(f"unknown degradation {degradation!r}; choose from {DEGRADATIONS}")
+    return degrade(hr)[-1]
+
+
 def degrade(hr: np.ndarray) -> list[np.ndarray]:
     """Progressive 2x bilinear downscaling: returns [hr(128), 64, 32, 16]."""
     chain = [hr]
@@ -149,10 +187,13 @@ def canny(img: np.ndarray, mode: str = "paper", k: Sequence[float] = CANNY_K) ->
 
 
 def make_example(hr: np.ndarray, canny_mode: str = "paper", canny_k: Sequence[float] = CANNY_K,
-                 parts: np.ndarray | None = None) -> Example:
-    """HR uint8 128x128 -> (HR, LR 16x16, Canny targets at 32/64/128) from one bilinear chain,
-    and its uint8 part maps `parts` (if given) scaled to 0..1."""
+                 parts: np.ndarray | None = None,
+                 degradation: str = "bilinear_chain") -> Example:
+    """HR uint8 128x128 -> (HR, LR 16x16, Canny targets at 32/64/128) from one bilinear chain
+    (the LR from `degradation`), and its uint8 part maps `parts` (if given) scaled to 0..1."""
     hr128, hr64, hr32, lr16 = degrade(hr)
+    if degradation != "bilinear_chain":
+        lr16 = downscale(hr, degradation)
     edges = tuple(canny(x, canny_mode, canny_k) for x in (hr32, hr64, hr128))
     maps = None if parts is None else parts.astype(np.float32) / 255.0
     return Example(hr128.astype(np.float32), lr16.astype(np.float32), edges, maps)
@@ -177,11 +218,11 @@ class BatchLoader:
                  rotations: Sequence[int] = (90, 270), flip_rotate: bool = True,
                  canny_mode: str = "paper", canny_k: Sequence[float] = CANNY_K, threads: int = 2,
                  prefetch: int = 4, seed: int = 0, max_scale: float = 1.0, parsing=None,
-                 hr_resize: str = "bilinear"):
+                 hr_resize: str = "bilinear", degradation: str = "bilinear_chain"):
         self.paths = list(paths)
         self.bad: set[str] = set()
         self.batch_size, self.preset, self.rotations = batch_size, preset, tuple(rotations)
-        self.hr_resize = hr_resize
+        self.hr_resize, self.degradation = hr_resize, degradation
         self.flip_rotate, self.canny_mode, self.canny_k = flip_rotate, canny_mode, canny_k
         self.max_scale = max_scale   # > 1: rescale() augmentation (JEANet)
         self.parsing = parsing
@@ -227,7 +268,8 @@ class BatchLoader:
                         img = augment(img, rng, self.rotations, self.mirror)
                     parts = None if self.parsing is None else img[..., 3:]
                     batch.append(make_example(np.ascontiguousarray(img[..., :3]),
-                                              self.canny_mode, self.canny_k, parts))
+                                              self.canny_mode, self.canny_k, parts,
+                                              self.degradation))
                 self._put(stack(batch))
         except Exception as err:  # surfaced to the consumer by next()
             self.error = err
@@ -255,14 +297,15 @@ class BatchLoader:
 
 def load_eval_set(paths: Sequence[str], preset: str = "aligned", canny_mode: str = "paper",
                   canny_k: Sequence[float] = CANNY_K,
-                  hr_resize: str = "bilinear") -> tuple[list[str], Example | None]:
+                  hr_resize: str = "bilinear",
+                  degradation: str = "bilinear_chain") -> tuple[list[str], Example | None]:
     """Deterministic (no augmentation) examples for validation; bad files are warned and
     skipped. Returns the paths used and their stacked examples."""
     used, examples = [], []
     for p in paths:
         try:
             hr = preset_crop(read_image(p), preset, hr_resize)
-            examples.append(make_example(hr, canny_mode, canny_k))
+            examples.append(make_example(hr, canny_mode, canny_k, degradation=degradation))
             used.append(p)
         except DataError as err:
             warnings.warn(f"skipping {err}")

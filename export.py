@@ -88,8 +88,7 @@ def serving_graph(opt, prefix: str) -> Serving:
                 t = tf.cast(tf.clip_by_value(tf.round(t), 0, 255), tf.uint8)
             tf.identity(t, name=name)
     shapes = {name: [None] + t.shape.as_list()[1:] for name, t in named.items()}
-    architecture = generators.GENERATORS[opt.model].architecture(
-        checkpoints.variable_shapes(prefix))
+    architecture = generators.GENERATORS[opt.model].architecture(prefix)
     meta = {"model": opt.model, "title": generators.GENERATORS[opt.model].title,
             "source_checkpoint": os.path.abspath(prefix), "tail": architecture.get("tail"),
             "architecture": architecture}

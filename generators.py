@@ -9,6 +9,7 @@ import checkpoints
 import jeanet
 import model
 import prior_guided
+import srresnet
 from tf1 import tf
 
 
@@ -21,7 +22,7 @@ def _prior_guided_d(images, opt, training, reuse) -> tf.Tensor:
     return prior_guided.discriminator(images, training, reuse)
 
 
-def _no_options(shapes: dict) -> dict:
+def _no_options(prefix: str) -> dict:
     return {}
 
 
@@ -30,8 +31,8 @@ class Generator(NamedTuple):
     build: Callable[..., model.GeneratorOutput]   # (lr, opt, training, reuse)
     discriminator: Callable[..., tf.Tensor] = _eipnet_d   # (images, opt, training, reuse) -> logits
     priors: bool = False                          # outputs coarse SR and parsing maps
-    # a checkpoint's {variable: shape} -> the architecture options it fixes, {option: value}
-    architecture: Callable[[dict], dict] = _no_options
+    # a checkpoint's prefix -> the architecture options it fixes, {option: value}
+    architecture: Callable[[str], dict] = _no_options
     edge_weights: tuple = (1.0, 1.0, 1.0)         # of the edge loss at 32, 64, 128 px
 
 
@@ -43,12 +44,14 @@ def _edge_blocks_in(shapes: dict, scope: str) -> list[int]:
     return [int(f"generator/{scope.format(k)}/w" in shapes) for k in (1, 2, 3)]
 
 
-def _eipnet_architecture(shapes: dict) -> dict:
+def _eipnet_architecture(prefix: str) -> dict:
+    shapes = checkpoints.variable_shapes(prefix)
     return {"tail": checkpoints.tail_of(shapes),
             "edge_blocks": _edge_blocks_in(shapes, model.EDGE_SCOPE)}
 
 
-def _jeanet_architecture(shapes: dict) -> dict:
+def _jeanet_architecture(prefix: str) -> dict:
+    shapes = checkpoints.variable_shapes(prefix)
     return {"edge_blocks": _edge_blocks_in(shapes, jeanet.EDGE_SCOPE),
             "no_adaptive_shortcuts": "generator/alpha_1" not in shapes}
 
@@ -64,8 +67,36 @@ def _jeanet(lr, opt, training, reuse) -> model.GeneratorOutput:
                             training=training, reuse=reuse)
 
 
+def perceptual_features(opt) -> str:
+    """Which features L_vgg of this training uses: "vgg19", "facenet" (the offline stand-in,
+    perceptual.py) or "none" (no L_vgg, or not training)."""
+    if "vgg" not in getattr(opt, "losses", ()):
+        return "none"
+    return "vgg19" if opt.vgg19_weights else "facenet"
+
+
+def prior_guided_design(opt) -> prior_guided.Design:
+    return prior_guided.Design(opt.prior_input, opt.se_relu, opt.block_skip, not opt.no_res_bn,
+                               perceptual_features(opt))
+
+
+def _prior_guided_architecture(prefix: str) -> dict:
+    """The Design options of generator/design; KeyError if the checkpoint has none (not a
+    prior-guided generator, or one saved before the design was recorded)."""
+    d = checkpoints.design_of(prefix)
+    if d is None:
+        raise KeyError(f"generator/{prior_guided.DESIGN}")
+    return {"prior_input": d.prior_input, "se_relu": d.se_relu, "block_skip": d.block_skip,
+            "no_res_bn": not d.res_bn}
+
+
 def _prior_guided(lr, opt, training, reuse) -> model.GeneratorOutput:
-    return prior_guided.generator(lr, reuse=reuse)   # no batch norm in the generator
+    return prior_guided.generator(lr, reuse=reuse, training=training,
+                                  design=prior_guided_design(opt))
+
+
+def _srresnet(lr, opt, training, reuse) -> model.GeneratorOutput:
+    return srresnet.generator(lr, reuse=reuse, training=training)
 
 
 # the thesis's two methods share the generator; method 2 adds L_vgg and L_ad (train_options.py)
@@ -73,9 +104,12 @@ GENERATORS = {
     "eipnet": Generator("EIPNet", _eipnet, architecture=_eipnet_architecture),
     "jeanet": Generator("JEANet", _jeanet, architecture=_jeanet_architecture,
                         edge_weights=tuple(1 / r for r in jeanet.EDGE_R)),   # Eq 7's 1/r
-    "prior_guided": Generator("Prior-guided", _prior_guided, _prior_guided_d, priors=True),
+    "prior_guided": Generator("Prior-guided", _prior_guided, _prior_guided_d, priors=True,
+                              architecture=_prior_guided_architecture),
     "prior_guided_gan": Generator("Prior-guided GAN", _prior_guided, _prior_guided_d,
-                                  priors=True),
+                                  priors=True, architecture=_prior_guided_architecture),
+    # the thesis's baseline (Table 4.1); SRGAN's discriminator if trained with L_ad
+    "srresnet": Generator("SRResNet", _srresnet, _prior_guided_d),
 }
 
 
@@ -100,7 +134,7 @@ def trained_options(opt, prefix: str) -> tuple[argparse.Namespace, list[str]]:
     never run through the full graph; and a note for each option whose value (given or
     default) the checkpoint overrides. ValueError if the checkpoint is not of opt.model."""
     try:
-        found = GENERATORS[opt.model].architecture(checkpoints.variable_shapes(prefix))
+        found = GENERATORS[opt.model].architecture(prefix)
     except KeyError as err:
         raise ValueError(f"{prefix!r} holds no {GENERATORS[opt.model].title} generator (no "
                          f"{err}): pass the --model it was trained with") from err

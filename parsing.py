@@ -1,36 +1,42 @@
 """Face parsing ground truth for the prior-guided network (thesis Section 3.1, Eq 3.6), in plain
 numpy/OpenCV/dlib: 11 part maps per 128x128 training face, uint8 0..255, from dlib's 68
-landmarks or from CelebAMask-HQ-style mask files, computed once per image and cached.
+landmarks or from CelebAMask-HQ mask files, computed once per image and cached.
 
-The classes are Helen's 11 (FSRNet's parsing prior). From landmarks (dlib's indices 0-67;
-"left" is the subject's left, on the image's right):
+The classes are the thesis's (Section 4.1: "11 face parsing maps, including jawline, eyebrows,
+eyes, nose, mouth and ears"), read as CelebAMask-HQ's face parts: jawline (its `skin`, the face
+region the jaw line bounds: CelebAMask-HQ has no jawline mask), left/right brow, left/right eye,
+nose, the mouth as upper lip, inner mouth and lower lip, left/right ear. 1 + 2 + 2 + 1 + 3 + 2 =
+11, the 11 channels Table 3.3 concatenates. There is no background map: background is where
+every map is 0. From landmarks (dlib's indices 0-67; "left" is the subject's left, on the
+image's right):
 
-    0 background   everything outside the face region (hair included, see 10)
-    1 skin         the face region minus classes 2-9; the region is the jaw line 0-16 closed
-                   over the brows 17-26 lifted by FOREHEAD (no landmark marks the forehead)
-    2 left_brow    22-26, thickened into a band towards the eye
-    3 right_brow   17-21, likewise
-    4 left_eye     42-47
-    5 right_eye    36-41
-    6 nose         convex hull of 27-35
-    7 upper_lip    48-54 over the inner line 64-60
-    8 inner_mouth  60-67
-    9 lower_lip    54-59, 48 under the inner line 60, 67-64
-   10 hair         all zero: no landmark bounds the hair (filled from masks)
+    0 jawline      the face region, the jaw line 0-16 closed over the brows 17-26 lifted by
+                   FOREHEAD (no landmark marks the forehead), minus classes 1-8
+    1 left_brow    22-26, thickened into a band towards the eye
+    2 right_brow   17-21, likewise
+    3 left_eye     42-47
+    4 right_eye    36-41
+    5 nose         convex hull of 27-35
+    6 upper_lip    48-54 over the inner line 64-60
+    7 inner_mouth  60-67
+    8 lower_lip    54-59, 48 under the inner line 60, 67-64
+    9 left_ear     all zero: no landmark marks the ears (filled from masks)
+   10 right_ear    all zero, likewise
 
 A face the HOG detector misses (upsample 1, as metrics.face_box) gets all-zero maps and is
 listed in <cache>/no_face.txt with a warning.
 
 Masks instead of landmarks (`masks_dir`, train.py --parsing_masks): a folder, searched
-recursively, of binary PNGs named `<id>_<part>.png` with CelebAMask-HQ's part names (skin,
-l_brow, r_brow, l_eye, r_eye, nose, u_lip, mouth, l_lip, hair; other parts such as ears, neck
-or cloth count as background). `<id>` is the training image's file stem, or that stem padded to
-five digits (CelebAMask-HQ's `12.jpg` <-> `00012_skin.png`). A mask may have any size: it is
-resized to its image, then cropped with the same --dataset preset. An image without any mask
-file gets all-zero maps, listed and warned about as a missed face.
+recursively, of binary PNGs named `<id>_<part>.png` with CelebAMask-HQ's part names (MASK_PARTS:
+skin, l_brow, r_brow, l_eye, r_eye, nose, u_lip, mouth, l_lip, l_ear, r_ear; the others, hair,
+hat, eye_g, ear_r, neck, neck_l, cloth, are not among the thesis's parts and are ignored).
+`<id>` is the training image's file stem, or that stem padded to five digits (CelebAMask-HQ's
+`12.jpg` <-> `00012_skin.png`). A mask may have any size: it is resized to its image, then
+cropped with the same --dataset preset. An image without any mask file gets all-zero maps,
+listed and warned about as a missed face.
 
 Cache: <cache_dir>/<stem>.npz (array `maps`, (128,128,11) uint8) plus source.json, which
-records the source and preset so that a cache is never reused for other maps.
+records the source, preset and classes so that a cache is never reused for other maps.
 """
 from __future__ import annotations
 
@@ -47,17 +53,18 @@ from tqdm import tqdm
 
 import data
 
-CLASSES = ("background", "skin", "left_brow", "right_brow", "left_eye", "right_eye", "nose",
-           "upper_lip", "inner_mouth", "lower_lip", "hair")
+CLASSES = ("jawline", "left_brow", "right_brow", "left_eye", "right_eye", "nose", "upper_lip",
+           "inner_mouth", "lower_lip", "left_ear", "right_ear")
+EMPTY_FROM_LANDMARKS = ("left_ear", "right_ear")
 N_PARTS = len(CLASSES)
 C = {name: i for i, name in enumerate(CLASSES)}
 # channel permutation of a horizontal flip: left and right parts trade places
 MIRROR = tuple(C[n.replace("left", "#").replace("right", "left").replace("#", "right")]
                for n in CLASSES)
-# one colour per class for figures and TensorBoard (background black)
+# colours for figures and TensorBoard: background (no map above half) black, then one per class
 PALETTE = np.array([[0, 0, 0], [230, 190, 150], [120, 60, 20], [200, 110, 40], [30, 120, 255],
                     [0, 220, 220], [255, 220, 0], [220, 40, 60], [90, 0, 40], [255, 120, 160],
-                    [110, 110, 110]], np.uint8)
+                    [60, 180, 75], [145, 30, 180]], np.uint8)
 FACE_UPSAMPLE = 1      # HOG upsampling, as metrics.FACE_UPSAMPLE (finds 352/354 lfw128/val faces)
 FOREHEAD = 0.6         # forehead height / distance from the brows' mean to the nose tip
 BROW_THICKNESS = 0.2   # brow band thickness / brow length
@@ -69,9 +76,10 @@ LANDMARK_POLYGONS = {  # parts that are closed landmark polygons
     "lower_lip": list(range(54, 60)) + [48, 60, 67, 66, 65, 64],
 }
 BROWS = {"left_brow": (slice(22, 27), slice(42, 48)), "right_brow": (slice(17, 22), slice(36, 42))}
-MASK_PARTS = {"skin": "skin", "l_brow": "left_brow", "r_brow": "right_brow", "l_eye": "left_eye",
-              "r_eye": "right_eye", "nose": "nose", "u_lip": "upper_lip", "mouth": "inner_mouth",
-              "l_lip": "lower_lip", "hair": "hair"}
+MASK_PARTS = {"skin": "jawline", "l_brow": "left_brow", "r_brow": "right_brow",
+              "l_eye": "left_eye", "r_eye": "right_eye", "nose": "nose", "u_lip": "upper_lip",
+              "mouth": "inner_mouth", "l_lip": "lower_lip", "l_ear": "left_ear",
+              "r_ear": "right_ear"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -127,16 +135,22 @@ def landmark_maps(pts: np.ndarray, size: int = data.HR_SIZE) -> np.ndarray:
     for name, (brow, eye) in BROWS.items():
         maps[..., C[name]] = fill(brow_band(pts[brow], pts[eye]), size)
     maps[..., C["nose"]] = fill(cv2.convexHull(pts[27:36])[:, 0], size)
-    parts = maps[..., C["left_brow"]:C["hair"]].max(axis=2)
-    face = fill(face_outline(pts), size)
-    maps[..., C["skin"]] = cv2.subtract(face, parts)
-    maps[..., C["background"]] = 255 - np.maximum(face, parts)
+    parts = maps[..., C["left_brow"]:C["left_ear"]].max(axis=2)
+    maps[..., C["jawline"]] = cv2.subtract(fill(face_outline(pts), size), parts)
     return maps
 
 
+def with_background(maps, scale: float, concat=np.concatenate):
+    """The maps behind a constant channel at half their `scale`: its argmax is 0 (background)
+    where no part reaches half, else 1 + the part's class. `concat` is np's or tf's."""
+    return concat([0 * maps[..., :1] + 0.5 * scale, maps], -1)
+
+
 def colorize(maps: np.ndarray) -> np.ndarray:
-    """RGB uint8 picture of part maps: each pixel in the colour of its strongest class."""
-    return PALETTE[np.argmax(maps, axis=-1)]
+    """RGB uint8 picture of part maps (uint8 0..255 or float 0..1): each pixel in the colour of
+    its strongest class, black where none reaches half."""
+    scale = 255.0 if maps.dtype == np.uint8 else 1.0
+    return PALETTE[np.argmax(with_background(maps.astype(np.float32), scale), axis=-1)]
 
 
 def index_masks(masks_dir: str) -> dict[str, dict[str, str]]:
@@ -163,7 +177,8 @@ def mask_maps(files: dict[str, str], image_shape: tuple, preset: str) -> np.ndar
         mask = cv2.resize(np.where(mask > 127, 255, 0).astype(np.uint8), image_shape[1::-1],
                           interpolation=cv2.INTER_NEAREST)
         maps[..., C[name]] = data.preset_crop(mask, preset)
-    maps[..., C["background"]] = 255 - maps[..., 1:].max(axis=2)
+    # CelebAMask-HQ's skin runs under the other parts; the landmark maps exclude them likewise
+    maps[..., C["jawline"]] = cv2.subtract(maps[..., C["jawline"]], maps[..., 1:].max(axis=2))
     return maps
 
 
@@ -178,7 +193,7 @@ class PartMaps:
         self.cache_dir, self.preset = cache_dir, preset
         self.masks = index_masks(masks_dir) if masks_dir else None
         self.source = {"source": os.path.abspath(masks_dir) if masks_dir else "dlib landmarks",
-                       "preset": preset}
+                       "preset": preset, "classes": list(CLASSES)}
         os.makedirs(cache_dir, exist_ok=True)
         self._check_source()
 
@@ -247,7 +262,7 @@ def figure(img: np.ndarray, maps: np.ndarray, path: str) -> None:
     from matplotlib.figure import Figure
     overlay = (0.5 * img + 0.5 * colorize(maps)).astype(np.uint8)
     panels = [("face", img), ("parts", overlay)] + [(n, maps[..., C[n]]) for n in CLASSES]
-    fig = Figure(figsize=(1.6 * 7, 1.9 * 2))
+    fig = Figure(figsize=(1.6 * 7, 1.9 * 2))   # 2 + 11 panels
     FigureCanvasAgg(fig)
     for k, (title, panel) in enumerate(panels):
         ax = fig.add_subplot(2, 7, k + 1)

@@ -21,6 +21,7 @@ from tf1 import tf
 VGG19_CONVS = (2, 2, 4, 4, 4)   # convs per block; 2x2 max pool between blocks
 IMAGENET_MEAN = (123.68, 116.779, 103.939)
 FACENET_FEATURES = "block35"
+STAND_IN = f"FaceNet {FACENET_FEATURES} feature maps, the offline stand-in for VGG19"
 
 Features = Callable[..., tf.Tensor]   # (images 0..255, name) -> feature maps
 
@@ -71,6 +72,5 @@ def feature_network(vgg19_weights: str | None, facenet_graph: str | None = None)
             with tf.name_scope(name):
                 return vgg19_conv54(images, consts)
         return vgg19
-    print("L_vgg: no --vgg19_weights given, so the perceptual features are FaceNet's block35 "
-          "feature maps (the offline stand-in for VGG19)")
+    print(f"L_vgg: no --vgg19_weights given, so the perceptual features are {STAND_IN}")
     return IdentityNet(facenet_graph, FACENET_FEATURES)

@@ -30,7 +30,9 @@ import checkpoints
 import data
 import evaluation
 import generators
+import lpips_tf
 import metrics
+import perceptual
 from evaluation import METHODS, Sample, needs_box
 from options.test_options import TestOptions
 from tf1 import session_config, tf
@@ -39,9 +41,10 @@ NAMES = {"hr": "HR", "bicubic": "Bicubic"}   # and "sr": the model's title, see 
 EDGE_SIZES = (32, 64, 128)
 # csv metric -> the --metrics group that switches it on (in Table 6-8 order)
 METRIC_GROUP = {"psnr": "psnr", "fr_psnr": "fr", "ssim": "ssim", "fr_ssim": "fr", "vif": "vif",
-                "dist_algorithm": "tar", "dist_network": "tar", "brisque": "brisque"}
+                "dist_algorithm": "tar", "dist_network": "tar", "brisque": "brisque",
+                "lpips": "lpips"}
 QUALITY = {"psnr": "PSNR", "fr_psnr": "FR-PSNR", "ssim": "SSIM", "fr_ssim": "FR-SSIM",
-           "vif": "VIF"}
+           "vif": "VIF", "lpips": "LPIPS"}
 TAR_KINDS = (("algorithm", "tar_algorithm"), ("network", "tar_network"))
 
 
@@ -86,13 +89,24 @@ def method_names(model_name: str) -> dict:
 
 
 def wanted_metrics(opt) -> list[str]:
+    """The csv metrics of --metrics; LPIPS whenever --lpips_weights is given (checked here)."""
     unknown = set(opt.metrics) - set(METRIC_GROUP.values())
     if unknown:
         raise ValueError(f"unknown --metrics {sorted(unknown)}; choose from "
                          f"{sorted(set(METRIC_GROUP.values()))}")
+    groups = set(opt.metrics) | ({"lpips"} if opt.lpips_weights else set())
+    if "lpips" in groups and not opt.lpips_weights:
+        raise ValueError("--metrics lpips needs --lpips_weights FILE (README, \"LPIPS\")")
     if opt.input == "lr":
         return []
-    return [m for m, group in METRIC_GROUP.items() if group in opt.metrics]
+    if opt.lpips_weights:
+        lpips_model(opt.lpips_weights)   # a bad file stops before the model is loaded
+    return [m for m, group in METRIC_GROUP.items() if group in groups]
+
+
+@functools.lru_cache(maxsize=1)
+def lpips_model(path: str) -> lpips_tf.LPIPS:
+    return lpips_tf.LPIPS(path)
 
 
 def columns(wanted: list[str]) -> list[str]:
@@ -132,7 +146,7 @@ def load_sample(path: str, opt, stem: str | None = None) -> Sample:
                              f"faces of at least {data.HR_SIZE}x{data.HR_SIZE}, or 16x16 LR "
                              f"faces to super-resolve only")
     hr = data.preset_crop(img, opt.dataset, opt.hr_resize)
-    return Sample(name, stem, data.degrade(hr)[-1], hr)
+    return Sample(name, stem, data.downscale(hr, opt.degradation), hr)
 
 
 def load_samples(paths: list[str], opt, stems: dict[str, str],
@@ -161,15 +175,23 @@ def network_distances(facenet: metrics.FaceNet, hr: list, outputs: dict) -> dict
 
 
 def network_rows(facenet: metrics.FaceNet | None, samples: list[Sample], outputs: dict,
-                 wanted: list[str]) -> list[dict]:
-    """dist_network_<method> of each sample (none for LR inputs or without that metric)."""
+                 wanted: list[str], lpips_weights: str | None) -> list[dict]:
+    """The TensorFlow metrics of each sample, batched here rather than in the workers:
+    dist_network_<method> (FaceNet) and lpips_<method> (none for LR inputs)."""
     rows = [{} for _ in samples]
     scored = [i for i, s in enumerate(samples) if s.hr is not None]
-    if "dist_network" in wanted and scored:
-        dist = network_distances(facenet, [samples[i].hr for i in scored],
-                                 {m: [outputs[m][i] for i in scored] for m in METHODS})
+    if not scored:
+        return rows
+    hr = [samples[i].hr for i in scored]
+    mine = {m: [outputs[m][i] for i in scored] for m in METHODS}
+    if "dist_network" in wanted:
+        dist = network_distances(facenet, hr, mine)
         for j, i in enumerate(scored):
-            rows[i] = {f"dist_network_{m}": float(dist[m][j]) for m in METHODS}
+            rows[i].update({f"dist_network_{m}": float(dist[m][j]) for m in METHODS})
+    if "lpips" in wanted:
+        for m in METHODS:
+            for i, d in zip(scored, lpips_model(lpips_weights)(np.stack(mine[m]), np.stack(hr))):
+                rows[i][f"lpips_{m}"] = float(d)
     return rows
 
 
@@ -180,7 +202,7 @@ def face_tasks(samples: list[Sample], gen: Generator, facenet: metrics.FaceNet |
     # scored as saved: clipped and rounded to 8 bits
     outputs = {"sr": [metrics.to_uint8(x) for x in rgb],
                "bicubic": [bicubic(s.lr) for s in samples]}
-    network = network_rows(facenet, samples, outputs, wanted)
+    network = network_rows(facenet, samples, outputs, wanted, opt.lpips_weights)
     for i, s in enumerate(samples):
         task = evaluation.FaceTask(s, {m: outputs[m][i] for m in METHODS},
                                    {tag: x[i] for tag, x in extras.items()}, wanted,
@@ -249,7 +271,7 @@ def summarize(rows: list[dict], skipped: list[str], wanted: list[str], opt,
     scored = [r for r in rows if r["input"] == "hr" and wanted]
     return {
         "model": opt.model, "weights": opt.weight_path, "y_channel": opt.y_channel,
-        "images": {"total": len(rows) + len(skipped), "scored": len(scored),
+        "degradation": opt.degradation, "images": {"total": len(rows) + len(skipped), "scored": len(scored),
                    "lr_only": sum(r["input"] == "lr" for r in rows), "skipped": skipped,
                    "no_face": sum("face_box" not in r for r in scored)
                    if needs_box(wanted) else None},
@@ -284,7 +306,9 @@ def markdown(summary: dict) -> str:
     parts = [f"# {names['sr']} evaluation\n\nweights: `{summary['weights']}`; images: "
              f"{img['total']} ({img['scored']} scored, {img['lr_only']} LR only, "
              f"{len(img['skipped'])} skipped: {', '.join(img['skipped']) or 'none'}); no face detected: "
-             f"{fmt(img['no_face'], 0)}"]
+             f"{fmt(img['no_face'], 0)}; LR by {summary.get('degradation', 'bilinear_chain')}"]
+    if summary.get("l_vgg") == "facenet":   # never let the stand-in pass for VGG19
+        parts.append(f"L_vgg in training: {perceptual.STAND_IN}, not VGG19 (no --vgg19_weights)")
     quality = [m for m in QUALITY if m in means]
     if quality:
         digits = {m: 2 if "psnr" in m else 4 for m in quality}
@@ -377,6 +401,8 @@ def main(argv: list[str] | None = None) -> dict:
         sys.exit(f"error: no readable image in {opt.test_path!r} (see the messages above); "
                  f"put face images there or point --test_path at another folder")
     summary = summarize(rows, skipped, wanted, opt, measure_complexity(opt, gen))
+    design = checkpoints.design_of(prefix)   # the prior-guided models record L_vgg's features
+    summary["l_vgg"] = design.l_vgg if design else None
     gen.close()
     print(write_summary(summary, out_dir))
     print(f"results in {out_dir}")

@@ -111,14 +111,28 @@ def learning_rate(opt, global_step):
     return tf.train.piecewise_constant(global_step, [np.int64(s) for s in steps], values)
 
 
-class RMSProp(tf.train.RMSPropOptimizer):
-    """RMSProp (decay 0.9) whose mean square starts at 0, as Keras's and PyTorch's: TF1's
-    starts at 1, which shrinks the first few hundred steps to SGD at the learning rate."""
+class RMSProp(tf.train.Optimizer):
+    """PyTorch's torch.optim.RMSprop at its defaults (the thesis trained in PyTorch, Section
+    4.2): v = alpha v + (1 - alpha) g^2 from v = 0, then w -= lr g / (sqrt(v) + eps), with eps
+    outside the root. TF1's RMSPropOptimizer differs: decay 0.9, eps inside the root, and the
+    mean square starting at 1."""
+
+    def __init__(self, learning_rate, alpha: float = 0.99, eps: float = 1e-8,
+                 name: str = "RMSProp"):
+        super().__init__(False, name)
+        self._lr, self._alpha, self._eps = learning_rate, alpha, eps
 
     def _create_slots(self, var_list):
         for v in var_list:
-            self._zeros_slot(v, "rms", self._name)
-            self._zeros_slot(v, "momentum", self._name)
+            self._zeros_slot(v, "square_avg", self._name)
+
+    def _apply_dense(self, grad, var):
+        v = self.get_slot(var, "square_avg")
+        v_t = tf.assign(v, self._alpha * v + (1.0 - self._alpha) * tf.square(grad))
+        lr = tf.cast(self._call_if_callable(self._lr), var.dtype.base_dtype)
+        return tf.assign_sub(var, lr * grad / (tf.sqrt(v_t) + self._eps)).op
+
+    _resource_apply_dense = _apply_dense
 
 
 def optimizer(opt, rate, adam_betas: tuple) -> tf.train.Optimizer:
@@ -226,7 +240,7 @@ class Trainer:
         shown = [("LR_bicubic", up), ("SR", g.sr.rgb[:n]), ("HR", g.hr[:n])]
         shown += [(f"edge_{s}", e[:n]) for s, e in zip((32, 64, 128), g.sr.edges) if e is not None]
         if g.sr.coarse is not None:   # the prior-guided models: coarse SR and parsing maps
-            classes = tf.argmax(g.sr.parsing[:n], axis=-1)
+            classes = tf.argmax(parsing.with_background(g.sr.parsing[:n], 1.0, tf.concat), -1)
             shown += [("coarse_SR", g.sr.coarse[:n]),
                       ("parsing", tf.gather(tf.constant(parsing.PALETTE, tf.float32), classes))]
         return tf.summary.merge([tf.summary.image(name, tf.cast(tf.clip_by_value(x, 0, 255),
@@ -247,7 +261,7 @@ class Trainer:
         else:
             self.sess.run(tf.global_variables_initializer())
             if self.opt.pretrained:   # fine-tuning: D and the optimiser slots start fresh
-                self.g_saver.restore(self.sess, self.opt.pretrained)
+                checkpoints.generator_saver(design=False).restore(self.sess, self.opt.pretrained)
                 print(f"generator initialised from {self.opt.pretrained}")
         if self.opt.continue_train:   # after the restore: nothing is deleted for a wrong --model
             kept, notes = checkpoints.tidy(self.run_dir, resume, self.opt.max_to_keep)
@@ -378,7 +392,7 @@ def check_inputs(opt) -> tuple[list[str], data.Example, str | None]:
         raise FileNotFoundError(f"--vgg19_weights {opt.vgg19_weights!r}: no such file")
     train_paths = data.list_images(opt.train_path)
     _, val = data.load_eval_set(data.list_images(opt.test_path)[:opt.val_size], opt.dataset,
-                                opt.canny, opt.canny_k, opt.hr_resize)
+                                opt.canny, opt.canny_k, opt.hr_resize, opt.degradation)
     if val is None:
         raise data.DataError(f"no readable validation image in {opt.test_path!r}")
     return train_paths, val, checkpoint_to_resume(opt)
@@ -416,7 +430,7 @@ def generator_mismatches(opt, prefix: str) -> list[str]:
     shape, found in a throwaway graph before anything is written."""
     with tf.Graph().as_default():
         generators.build(opt, tf.placeholder(tf.float32, [None, data.LR_SIZE, data.LR_SIZE, 3]))
-        return checkpoints.mismatches(checkpoints.generator_variables(), prefix)
+        return checkpoints.mismatches(checkpoints.generator_variables(design=False), prefix)
 
 
 def pretrained_options(opt):
@@ -469,8 +483,12 @@ def run_training(opt, train_paths: list[str], val: data.Example, resume: str | N
                               not opt.no_flip, opt.canny, opt.canny_k, opt.loader_threads,
                               seed=opt.seed + (checkpoints.step_of(resume) if resume else 0)
                               + 1_000_003 * worker,
-                              max_scale=opt.rescale, parsing=maps, hr_resize=opt.hr_resize)
+                              max_scale=opt.rescale, parsing=maps, hr_resize=opt.hr_resize,
+                              degradation=opt.degradation)
     trainer = Trainer(opt, graph, loader, val, cluster)
+    if "vgg" in opt.losses:   # in the log too: never mistake the FaceNet stand-in for VGG19
+        trainer.write_log(f"L_vgg features: {generators.perceptual_features(opt)} "
+                          f"({opt.vgg19_weights or perceptual.STAND_IN})")
     try:
         start = trainer.start(resume)
         with checkpoints.signal_handlers(raise_interrupt):

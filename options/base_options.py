@@ -44,6 +44,15 @@ class BaseOptions:
         parser.add_argument("--no_adaptive_shortcuts", action="store_true",
                             help="JEANet without its adaptive shortcuts alpha_k, beta_k "
                                  "(ablation, training)")
+        parser.add_argument("--prior_input", default="lr", choices=["lr", "coarse"],
+                            help="prior-guided: what the prior branch reads: lr (the thesis's "
+                                 "two independent branches) or coarse (FSRNet's chain)")
+        parser.add_argument("--se_relu", action="store_true",
+                            help="prior-guided deviation: ReLU between Eq 3.3's dense layers")
+        parser.add_argument("--block_skip", action="store_true",
+                            help="prior-guided deviation: add the input to Eq 3.4's output")
+        parser.add_argument("--no_res_bn", action="store_true",
+                            help="prior-guided deviation: residual blocks without SRResNet's BN")
         # input
         parser.add_argument("--batchSize", type=int, default=16, help="input batch size")
         parser.add_argument("--dataset", default="aligned", choices=["celeba", "vggface2", "aligned"],
@@ -51,6 +60,11 @@ class BaseOptions:
         parser.add_argument("--hr_resize", default="bilinear", choices=list(data.HR_RESIZE),
                             help="resize of the cropped face to 128 px: bilinear (EIPNet's "
                                  "authors' code), bicubic (JEANet Section IV-B, its default)")
+        parser.add_argument("--degradation", default="bilinear_chain",
+                            choices=list(data.DEGRADATIONS),
+                            help="HR 128 -> LR 16: bilinear_chain (EIPNet's 128->64->32->16) or "
+                                 "bicubic (one antialiased bicubic x8, the prior-guided and "
+                                 "SRResNet default)")
         parser.add_argument("--canny", default="paper", choices=list(data.CANNY_MODES),
                             help="Canny thresholds: paper 100/255, authors 50/255; adaptive: "
                                  "Eq 1-2, T_h = m + k_h*sigma, T_l = T_h/2; adaptive_k: "

@@ -5,8 +5,11 @@ from .base_options import BaseOptions, str_list
 
 
 class TestOptions(BaseOptions):
-    # JEANet scores on Y (Section IV-A) and resizes HR faces bicubically (Section IV-B)
-    model_defaults = {"jeanet": {"y_channel": True, "hr_resize": "bicubic"}}
+    # JEANet scores on Y (Section IV-A) and resizes HR faces bicubically (Section IV-B); the
+    # thesis's models degrade by bicubic x8 (its Section 4.1)
+    model_defaults = {"jeanet": {"y_channel": True, "hr_resize": "bicubic"},
+                      **{m: {"degradation": "bicubic"}
+                         for m in ("prior_guided", "prior_guided_gan", "srresnet")}}
 
     def initialize(self, parser):
         BaseOptions.initialize(self, parser)
@@ -19,6 +22,9 @@ class TestOptions(BaseOptions):
         parser.add_argument("--metrics", type=str_list,
                             default=["psnr", "ssim", "fr", "vif", "tar", "brisque"],
                             help="metrics to compute: psnr,ssim,fr,vif,tar,brisque")
+        parser.add_argument("--lpips_weights", default=None,
+                            help="AlexNet LPIPS weights .npz (format in lpips_tf.py); adds the "
+                                 "LPIPS column. None ship: README, \"LPIPS\"")
         parser.add_argument("--y_channel", action=argparse.BooleanOptionalAction, default=False,
                             help="PSNR/SSIM on the Y channel of YCbCr (JEANet's Section IV-A "
                                  "protocol, its default)")

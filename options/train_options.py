@@ -25,13 +25,17 @@ class TrainOptions(BaseOptions):
     model_defaults = {"jeanet": {"learning_rate": 2e-4, "losses": ["l1", "edge"],
                                  "lambda_edge": 0.01 / 255, "rotations": [90, 180, 270],
                                  "rescale": 1.3, "hr_resize": "bicubic"},
-                      # the prior-guided network (thesis): RMSProp; method 1 trains on Eq 3.8,
-                      # method 2 on Eq 3.10 from the first step with SRGAN's adversarial weight
-                      "prior_guided": {"optimizer": "rmsprop",
+                      # the prior-guided network (thesis): RMSProp (Section 4.2), bicubic x8
+                      # (Section 4.1); method 1 trains on Eq 3.8, method 2 on Eq 3.10 from the
+                      # first step with SRGAN's adversarial weight; SRResNet, its Table 4.1
+                      # baseline, on the MSE (SRGAN's SRResNet) with the same optimiser and data
+                      "prior_guided": {"optimizer": "rmsprop", "degradation": "bicubic",
                                        "losses": ["coarse", "parsing", "final"]},
-                      "prior_guided_gan": {"optimizer": "rmsprop",
+                      "prior_guided_gan": {"optimizer": "rmsprop", "degradation": "bicubic",
                                            "losses": ["coarse", "parsing", "final", "vgg", "ad"],
-                                           "gan_start": 0, "ad_r": 1e-3}}
+                                           "gan_start": 0, "ad_r": 1e-3},
+                      "srresnet": {"optimizer": "rmsprop", "degradation": "bicubic",
+                                   "losses": ["final"]}}
 
     def initialize(self, parser):
         BaseOptions.initialize(self, parser)

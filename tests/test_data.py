@@ -22,6 +22,30 @@ def test_degrade_is_progressive_bilinear(val_faces):
     assert [e.shape for e in ex.edges] == [(32, 32, 1), (64, 64, 1), (128, 128, 1)]
 
 
+def pil_bicubic(img: np.ndarray, size: int) -> np.ndarray:
+    """PIL's BICUBIC resize (antialiased, a = -0.5) of each channel as a float image."""
+    return np.stack([np.asarray(Image.fromarray(img[..., c].astype(np.float32), "F").resize(
+        (size, size), Image.BICUBIC)) for c in range(3)], axis=-1)
+
+
+def test_bicubic_x8_matches_pil_and_differs_from_the_chain(val_faces):
+    """The thesis's "down-scale by the factor of 8" (--degradation bicubic): one antialiased
+    bicubic resize, as PIL (and MATLAB's imresize) compute it, on real faces; the LR that
+    make_example and the loader's examples carry; the Canny targets still come from the chain."""
+    for face in val_faces[:4]:
+        lr = data.downscale(face, "bicubic")
+        assert lr.shape == (16, 16, 3) and lr.dtype == np.uint8
+        assert np.abs(lr - pil_bicubic(face, 16)).max() <= 0.5 + 1e-3   # rounding only
+        assert np.abs(lr.astype(int) - data.downscale(face)).mean() > 1   # not the chain
+    ex = data.make_example(val_faces[0], degradation="bicubic")
+    np.testing.assert_array_equal(ex.lr, data.bicubic_downscale(val_faces[0]))
+    np.testing.assert_array_equal(ex.edges[0], data.make_example(val_faces[0]).edges[0])
+    np.testing.assert_array_equal(data.downscale(val_faces[0], "bilinear_chain"),
+                                  data.degrade(val_faces[0])[-1])
+    with pytest.raises(ValueError, match="choose from"):
+        data.downscale(val_faces[0], "nearest")
+
+
 def test_presets(val_faces):
     face = val_faces[0]
     big = cv2.resize(face, (178, 178), interpolation=cv2.INTER_LINEAR)
