@@ -136,7 +136,8 @@ def bicubic_matrix(n_in: int, n_out: int) -> np.ndarray:
 def bicubic_downscale(hr: np.ndarray, size: int = LR_SIZE) -> np.ndarray:
     """HR uint8 (H,W,3) -> (size,size,3) uint8 by one antialiased bicubic resize."""
     rows, cols = bicubic_matrix(hr.shape[0], size), bicubic_matrix(hr.shape[1], size)
-    out = np.einsum("ij,jkc,lk->ilc", rows, hr.astype(np.float64), cols)
+    # optimize: two matrix products, not one naive triple loop (250x slower per image)
+    out = np.einsum("ij,jkc,lk->ilc", rows, hr.astype(np.float64), cols, optimize=True)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 

@@ -23,7 +23,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from options.base_options import int_list
-from tf1 import session_config, tf
+from tf1 import has_gpu, session_config, tf
 
 STRATEGIES = ("none", "mirrored", "multi_worker")
 # how Cluster.replicate joins the replicas' TrainGraph fields (the others: replica 0's)
@@ -87,7 +87,7 @@ def check_options(opt) -> None:
 
 def gpu_count(opt) -> int:
     """The GPUs of --gpu_ids, 0 without a visible GPU."""
-    return len(int_list(opt.gpu_ids)) if tf.config.list_physical_devices("GPU") else 0
+    return len(int_list(opt.gpu_ids)) if has_gpu() else 0
 
 
 def writes_run_dir(opt) -> bool:
@@ -195,6 +195,7 @@ def local_devices(opt) -> list[str]:
 def fingerprint(sess: tf.Session) -> str:
     """A digest of every variable's value, to see that workers hold the same weights."""
     digest = hashlib.sha256()
-    for v in sorted(tf.global_variables(), key=lambda v: v.op.name):
-        digest.update(v.op.name.encode() + np.ascontiguousarray(sess.run(v)).tobytes())
+    variables = sorted(tf.global_variables(), key=lambda v: v.op.name)
+    for v, value in zip(variables, sess.run(variables)):   # one call: each is a round trip
+        digest.update(v.op.name.encode() + np.ascontiguousarray(value).tobytes())
     return digest.hexdigest()[:16]
