@@ -97,8 +97,7 @@ def candidates() -> dict[str, Callable[[np.ndarray], list[Box]]]:
 
 
 def measure(photos: str, truth: dict[str, list[Box]]) -> list[list[str]]:
-    images = {f: data.read_image(os.path.join(photos, f))
-              for f in sorted(os.listdir(photos)) if f.lower().endswith(data.IMAGE_EXTS)}
+    images = {os.path.basename(p): data.read_image(p) for p in data.list_images(photos)}
     total = sum(len(v) for v in truth.values())
     rows = []
     for name, detect in candidates().items():

@@ -15,7 +15,6 @@ import argparse
 import os
 
 import cv2
-import face_recognition
 import numpy as np
 
 import checkpoints
@@ -27,19 +26,18 @@ import metrics
 from test import Generator
 
 
-def identity_distance(img: np.ndarray, original: np.ndarray, box) -> float:
-    left, top, right, bottom = box
-    where = [(top, right, bottom, left)]
-    a = face_recognition.face_encodings(np.ascontiguousarray(img), where)[0]
-    b = face_recognition.face_encodings(np.ascontiguousarray(original), where)[0]
-    return float(np.linalg.norm(a - b))
-
-
-def scores(img: np.ndarray, original: np.ndarray, box) -> dict:
+def scores(img: np.ndarray, original: np.ndarray, box, original_code: np.ndarray) -> dict:
+    """PSNR, SSIM and dlib identity distance of `box` (left, top, right, bottom) in `img`
+    against the original; `original_code` is metrics.face_encoding of the original's box."""
     left, top, right, bottom = box
     a, b = img[top:bottom, left:right], original[top:bottom, left:right]
     return {"psnr": metrics.psnr(a, b), "ssim": metrics.ssim(a, b),
-            "id": identity_distance(img, original, box)}
+            "id": metrics.algorithm_distance(img, original, dlib_box(box), original_code)}
+
+
+def dlib_box(box) -> metrics.Box:
+    left, top, right, bottom = box
+    return top, right, bottom, left
 
 
 def matched(record_boxes: list, box) -> int | None:
@@ -60,9 +58,11 @@ def check_photo(original: np.ndarray, boxes: list, opt, detector, gen) -> list[d
     for box in boxes:
         k = matched([np.multiply(r["box"], f) for r in records], box)
         record = records[k] if k is not None else {}
+        code = metrics.face_encoding(original, dlib_box(box))   # once for both methods
         rows.append({"box": box, "native": record.get("native_crop_size"),
                      "kept": record.get("detail_kept_db"), "enhanced": record.get("enhanced", False),
-                     "bicubic": scores(base, original, box), "enhance": scores(out, original, box)})
+                     "bicubic": scores(base, original, box, code),
+                     "enhance": scores(out, original, box, code)})
     return rows
 
 

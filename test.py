@@ -189,8 +189,9 @@ def network_rows(facenet: metrics.FaceNet | None, samples: list[Sample], outputs
         for j, i in enumerate(scored):
             rows[i].update({f"dist_network_{m}": float(dist[m][j]) for m in METHODS})
     if "lpips" in wanted:
+        hr_batch = np.stack(hr)
         for m in METHODS:
-            for i, d in zip(scored, lpips_model(lpips_weights)(np.stack(mine[m]), np.stack(hr))):
+            for i, d in zip(scored, lpips_model(lpips_weights)(np.stack(mine[m]), hr_batch)):
                 rows[i][f"lpips_{m}"] = float(d)
     return rows
 
@@ -271,7 +272,8 @@ def summarize(rows: list[dict], skipped: list[str], wanted: list[str], opt,
     scored = [r for r in rows if r["input"] == "hr" and wanted]
     return {
         "model": opt.model, "weights": opt.weight_path, "y_channel": opt.y_channel,
-        "degradation": opt.degradation, "images": {"total": len(rows) + len(skipped), "scored": len(scored),
+        "degradation": opt.degradation,
+        "images": {"total": len(rows) + len(skipped), "scored": len(scored),
                    "lr_only": sum(r["input"] == "lr" for r in rows), "skipped": skipped,
                    "no_face": sum("face_box" not in r for r in scored)
                    if needs_box(wanted) else None},
