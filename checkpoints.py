@@ -81,6 +81,18 @@ def mismatches(variables: list[tf.Variable], prefix: str) -> list[str]:
     return found
 
 
+def intact(prefix: str) -> str:
+    """`prefix` if its index and data read completely, else ValueError naming the file."""
+    problem = damage(prefix)
+    if problem and os.path.exists(prefix + STAGED + ".index"):
+        raise ValueError(f"{problem}: a kill cut its save short; train.py --continue_train on "
+                         f"its run folder finishes the save")
+    if problem:
+        raise ValueError(f"{problem}: restore it from a copy, or pass --weight_path another "
+                         f"checkpoint")
+    return prefix
+
+
 def first_line(err: Exception) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 

@@ -27,7 +27,7 @@ import data
 import faces
 import metrics
 from options.enhance_options import EnhanceOptions
-from test import Generator, intact
+from test import Generator
 
 
 def plain_upscale(rgb: np.ndarray, upscale: int) -> np.ndarray:
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> list[str]:
         if opt.upscale < 1:
             raise ValueError(f"--upscale {opt.upscale}: pass a whole factor of 1 or more")
         paths = photos(opt.input)
-        prefix = intact(checkpoints.resolve(opt.weight_path))
+        prefix = checkpoints.intact(checkpoints.resolve(opt.weight_path))
         os.makedirs(opt.result_dir, exist_ok=True)
         gen = Generator(opt, prefix)
     except (FileNotFoundError, data.DataError, ValueError, OSError) as err:

@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     out_dir = opt.output or os.path.join(opt.run_dir, "export")
     try:
         formats = checked_formats(opt.format)
-        prefix = checkpoints.resolve(opt.weight_path)
+        prefix = checkpoints.intact(checkpoints.resolve(opt.weight_path))
         serving = serving_graph(opt, prefix)
         writable_folder(out_dir)   # after the checks above, so that they leave no folder
         written = [export(serving, fmt, out_dir, opt) for fmt in formats]

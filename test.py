@@ -365,23 +365,11 @@ def output_folder(opt) -> str:
     return out_dir
 
 
-def intact(prefix: str) -> str:
-    """`prefix` if its index and data read completely, else ValueError naming the file."""
-    problem = checkpoints.damage(prefix)
-    if problem and os.path.exists(prefix + checkpoints.STAGED + ".index"):
-        raise ValueError(f"{problem}: a kill cut its save short; train.py --continue_train on "
-                         f"its run folder finishes the save")
-    if problem:
-        raise ValueError(f"{problem}: restore it from a copy, or pass --weight_path another "
-                         f"checkpoint")
-    return prefix
-
-
 def main(argv: list[str] | None = None) -> dict:
     opt = TestOptions().parse(argv)
     try:
         wanted = wanted_metrics(opt)
-        prefix = intact(checkpoints.resolve(opt.weight_path))
+        prefix = checkpoints.intact(checkpoints.resolve(opt.weight_path))
         paths = data.list_images(opt.test_path)
         out_dir = output_folder(opt)
         log = evaluation.CsvLog(os.path.join(out_dir, "metrics.csv"), columns(wanted),
