@@ -153,11 +153,12 @@ def largest_difference(out_a: str, out_b: str) -> float:
 
 
 def eval_benchmark(args) -> None:
+    """Whole test.py commands per protocol: the reference checkout (if given), then this one
+    with a new evaluation cache (cold: every face scored in full, the cache filled) and again
+    (warm: the cache holds every face's model-independent results)."""
     from tf1 import machine
     here = os.path.dirname(os.path.abspath(__file__))
     names = sorted(f for f in os.listdir(args.eval_data) if not f.startswith("."))[:args.faces]
-    repos = {"this checkout": here, **({"reference": os.path.abspath(args.reference)}
-                                       if args.reference else {})}
     lines = ["| protocol | code | seconds | faces/s | speed-up | largest relative difference |",
              "|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -166,12 +167,16 @@ def eval_benchmark(args) -> None:
         for name in names:
             os.symlink(os.path.abspath(os.path.join(args.eval_data, name)),
                        os.path.join(faces, name))
-        for protocol, extra in EVAL_PROTOCOLS.items():
-            outs = {label: os.path.join(tmp, f"{label}{len(extra)}{protocol[:4]}".replace(" ", ""))
-                    for label in repos}
-            sec = {label: eval_seconds(repo, faces, outs[label], extra)
-                   for label, repo in repos.items()}
-            for label in repos:
+        for k, (protocol, extra) in enumerate(EVAL_PROTOCOLS.items()):
+            cache = ["--eval_cache", os.path.join(tmp, f"cache{k}.sqlite")]
+            runs = {**({"reference": (os.path.abspath(args.reference), extra)}
+                       if args.reference else {}),
+                    "this checkout, cold cache": (here, extra + cache),
+                    "this checkout, warm cache": (here, extra + cache)}
+            outs = {label: os.path.join(tmp, f"{k}{j}") for j, label in enumerate(runs)}
+            sec = {label: eval_seconds(repo, faces, outs[label], flags)
+                   for label, (repo, flags) in runs.items()}
+            for label in runs:
                 compared = args.reference and label != "reference"
                 ratio = sec["reference"] / sec[label] if compared else None
                 diff = largest_difference(outs["reference"], outs[label]) if compared else None

@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import functools
 import time
+from types import SimpleNamespace
 from typing import Callable, Sequence
 
 import cv2
-import face_recognition
 import numpy as np
-from brisque import BRISQUE
-from face_recognition import api as face_api
-from PIL import ImageFile
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 # TensorFlow is imported only by FaceNet and generator_complexity, so that test.py's metric
-# worker processes, which import this module, start without it.
-
-# face_recognition turns on PIL's global LOAD_TRUNCATED_IMAGES at import, which would make
-# data.read_image accept truncated files in every process that imports this module.
-ImageFile.LOAD_TRUNCATED_IMAGES = False
+# worker processes, which import this module, start without it; dlib's models and BRISQUE
+# load on first use, so that test.py's main process, which never scores them, skips them.
 
 Box = tuple[int, int, int, int]   # (top, right, bottom, left), face_recognition's order
 # HOG upsampling for 128 px faces: 1 finds 352/354 lfw128/val faces, 2 finds 351 at 4x the time.
@@ -101,15 +95,27 @@ def vif(sr: np.ndarray, hr: np.ndarray, sigma_nsq: float = 2.0, eps: float = 1e-
     return float(np.mean(num / den))
 
 
+@functools.lru_cache(maxsize=1)
+def face_models() -> SimpleNamespace:
+    """The dlib models face_recognition uses for its HOG face_locations and face_encodings,
+    loaded from face_recognition_models' files. Importing face_recognition would also load its
+    68-point and CNN models (1 s and 100 MB in every metric worker) and turn on PIL's global
+    LOAD_TRUNCATED_IMAGES, which would let data.read_image accept truncated files."""
+    import dlib
+    import face_recognition_models as files
+    return SimpleNamespace(
+        detector=dlib.get_frontal_face_detector(), rectangle=dlib.rectangle,
+        pose_5_point=dlib.shape_predictor(files.pose_predictor_five_point_model_location()),
+        encoder=dlib.face_recognition_model_v1(files.face_recognition_model_location()))
+
+
 def face_box(hr: np.ndarray, upsample: int = FACE_UPSAMPLE) -> Box | None:
-    """The largest HOG face box on `hr`, clipped to the image; None if no face is found."""
-    boxes = face_recognition.face_locations(to_uint8(hr), number_of_times_to_upsample=upsample,
-                                            model="hog")
-    if not boxes:
-        return None
+    """The largest HOG face box on `hr`, clipped to the image (face_recognition.face_locations
+    with model="hog", then the largest); None if no face is found."""
     h, w = hr.shape[:2]
-    top, right, bottom, left = max(boxes, key=lambda b: (b[2] - b[0]) * (b[1] - b[3]))
-    return max(top, 0), min(right, w), min(bottom, h), max(left, 0)
+    boxes = [(max(r.top(), 0), min(r.right(), w), min(r.bottom(), h), max(r.left(), 0))
+             for r in face_models().detector(to_uint8(hr), upsample)]
+    return max(boxes, key=lambda b: (b[2] - b[0]) * (b[1] - b[3])) if boxes else None
 
 
 def crop(img: np.ndarray, box: Box) -> np.ndarray:
@@ -133,8 +139,9 @@ def face_encoding(img: np.ndarray, box: Box) -> np.ndarray:
     round trips."""
     img = to_uint8(img)
     top, right, bottom, left = box
-    shape = face_api.pose_predictor_5_point(img, face_api.dlib.rectangle(left, top, right, bottom))
-    return np.array(face_api.face_encoder.compute_face_descriptor(img, shape, 1))
+    models = face_models()
+    shape = models.pose_5_point(img, models.rectangle(left, top, right, bottom))
+    return np.array(models.encoder.compute_face_descriptor(img, shape, 1))
 
 
 def algorithm_distance(sr: np.ndarray, hr: np.ndarray | None, box: Box | None,
@@ -188,24 +195,27 @@ class FaceNet:
         self.sess.close()
 
 
-class _Brisque(BRISQUE):
-    """brisque 0.2.0's asymmetric_generalized_gaussian_fit divides by `x.shape` (a tuple), so
-    mean, sigma_l and sigma_r come back as 1-element arrays, which NumPy 2 refuses to turn
-    into floats in scale_features (TypeError). Return plain floats instead."""
-
-    def asymmetric_generalized_gaussian_fit(self, x):
-        return tuple(float(np.squeeze(v)) for v in super().asymmetric_generalized_gaussian_fit(x))
-
-
 @functools.lru_cache(maxsize=1)
-def _brisque_model() -> _Brisque:
-    return _Brisque(url=False)   # url=False: score arrays, never fetch anything
+def brisque_model():
+    """The brisque package's scorer, imported here because it imports scipy.signal (1 s)."""
+    from brisque import BRISQUE
+
+    class Brisque(BRISQUE):
+        """brisque 0.2.0's asymmetric_generalized_gaussian_fit divides by `x.shape` (a tuple),
+        so mean, sigma_l and sigma_r come back as 1-element arrays, which NumPy 2 refuses to
+        turn into floats in scale_features (TypeError). Return plain floats instead."""
+
+        def asymmetric_generalized_gaussian_fit(self, x):
+            return tuple(float(np.squeeze(v))
+                         for v in super().asymmetric_generalized_gaussian_fit(x))
+
+    return Brisque(url=False)   # url=False: score arrays, never fetch anything
 
 
 def brisque(img: np.ndarray) -> float:
     """No-reference BRISQUE score (lower is better). The image goes in as uint8 because the
     package's gray conversion only rescales integer images to the 0..1 range it expects."""
-    return float(_brisque_model().score(to_uint8(img)))
+    return float(brisque_model().score(to_uint8(img)))
 
 
 def generator_complexity(build: Callable[[tf.Tensor], model.GeneratorOutput]) -> dict:

@@ -17,6 +17,8 @@ fixes (EIPNet's tail, the edge blocks, JEANet's shortcuts) are read from it.
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.metadata
 import json
 import os
 import sys
@@ -30,10 +32,11 @@ import checkpoints
 import data
 import evaluation
 import generators
+import identity
 import lpips_tf
 import metrics
 import perceptual
-from evaluation import METHODS, Sample, needs_box
+from evaluation import METHODS, Reference, Sample, needs_box
 from options.test_options import TestOptions
 from tf1 import session_config, tf
 
@@ -146,7 +149,7 @@ def load_sample(path: str, opt, stem: str | None = None) -> Sample:
                              f"faces of at least {data.HR_SIZE}x{data.HR_SIZE}, or 16x16 LR "
                              f"faces to super-resolve only")
     hr = data.preset_crop(img, opt.dataset, opt.hr_resize)
-    return Sample(name, stem, data.downscale(hr, opt.degradation), hr)
+    return Sample(name, stem, data.downscale(hr, opt.degradation), hr, file_digest(path))
 
 
 def load_samples(paths: list[str], opt, stems: dict[str, str],
@@ -166,74 +169,100 @@ def bicubic(lr: np.ndarray) -> np.ndarray:
                                        interpolation=cv2.INTER_CUBIC))
 
 
-def network_distances(facenet: metrics.FaceNet, hr: list, outputs: dict) -> dict:
-    """FaceNet squared-L2 distance to HR of every method's output, one batch for all."""
-    n = len(hr)
-    vectors = facenet(np.stack(hr + [img for m in METHODS for img in outputs[m]]))
-    return {m: metrics.squared_distances(vectors[(i + 1) * n:(i + 2) * n], vectors[:n])
-            for i, m in enumerate(METHODS)}
-
-
 def network_rows(facenet: metrics.FaceNet | None, samples: list[Sample], outputs: dict,
-                 wanted: list[str], lpips_weights: str | None) -> list[dict]:
+                 wanted: list[str], lpips_weights: str | None,
+                 references: list[Reference | None]) -> tuple[list[dict], list]:
     """The TensorFlow metrics of each sample, batched here rather than in the workers:
-    dist_network_<method> (FaceNet) and lpips_<method> (none for LR inputs)."""
-    rows = [{} for _ in samples]
+    dist_network_<method> (FaceNet squared-L2 distance to HR) and lpips_<method> (none for LR
+    inputs). A face with a Reference has its bicubic fields there, so only SR is run. SR is
+    embedded in a batch of its own, cached or not, so a rerun gives the same SR vectors.
+    Also returns HR's FaceNet vector of each face without a Reference (else None)."""
+    rows, hr_vectors = [{} for _ in samples], [None] * len(samples)
     scored = [i for i, s in enumerate(samples) if s.hr is not None]
+    fresh = [i for i in scored if references[i] is None]
     if not scored:
-        return rows
-    hr = [samples[i].hr for i in scored]
-    mine = {m: [outputs[m][i] for i in scored] for m in METHODS}
+        return rows, hr_vectors
     if "dist_network" in wanted:
-        dist = network_distances(facenet, hr, mine)
-        for j, i in enumerate(scored):
-            rows[i].update({f"dist_network_{m}": float(dist[m][j]) for m in METHODS})
+        sr = facenet(np.stack([outputs["sr"][i] for i in scored]))
+        if fresh:
+            new = facenet(np.stack([samples[i].hr for i in fresh] +
+                                   [outputs["bicubic"][i] for i in fresh]))
+            bicubic_dist = metrics.squared_distances(new[len(fresh):], new[:len(fresh)])
+            for j, i in enumerate(fresh):
+                hr_vectors[i] = new[j]
+                rows[i]["dist_network_bicubic"] = float(bicubic_dist[j])
+        hr = np.stack([hr_vectors[i] if references[i] is None else references[i].hr_facenet
+                       for i in scored])
+        for i, d in zip(scored, metrics.squared_distances(sr, hr)):
+            rows[i]["dist_network_sr"] = float(d)
     if "lpips" in wanted:
-        hr_batch = np.stack(hr)
-        for m in METHODS:
-            for i, d in zip(scored, lpips_model(lpips_weights)(np.stack(mine[m]), hr_batch)):
-                rows[i][f"lpips_{m}"] = float(d)
-    return rows
+        lpips = lpips_model(lpips_weights)
+        for m, faces in (("sr", scored), ("bicubic", fresh)):
+            if faces:
+                got = lpips(np.stack([outputs[m][i] for i in faces]),
+                            np.stack([samples[i].hr for i in faces]))
+                for i, d in zip(faces, got):
+                    rows[i][f"lpips_{m}"] = float(d)
+    return rows, hr_vectors
 
 
-def face_tasks(samples: list[Sample], gen: Generator, facenet: metrics.FaceNet | None,
-               wanted: list[str], opt, out_dir: str):
-    """SR of a batch, then (task, FaceNet fields) per face for the metric workers."""
+def face_tasks(samples: list[Sample], gen: Generator, wanted: list[str], opt, out_dir: str,
+               cache: evaluation.ReferenceCache) -> tuple[list[evaluation.FaceTask], dict]:
+    """SR of a batch and a metric-worker task per face, with the face's cached Reference if
+    there is one (then only SR is scored); also the methods' outputs {method: [uint8 image]}."""
     rgb, extras = gen(np.stack([s.lr for s in samples]))
     # scored as saved: clipped and rounded to 8 bits
     outputs = {"sr": [metrics.to_uint8(x) for x in rgb],
                "bicubic": [bicubic(s.lr) for s in samples]}
-    network = network_rows(facenet, samples, outputs, wanted, opt.lpips_weights)
-    for i, s in enumerate(samples):
-        task = evaluation.FaceTask(s, {m: outputs[m][i] for m in METHODS},
-                                   {tag: x[i] for tag, x in extras.items()}, wanted,
-                                   opt.y_channel, out_dir, not opt.no_figures,
-                                   method_names(opt.model))
-        yield task, network[i]
+    cached = cache.get([s.digest for s in samples if s.hr is not None and wanted])
+    tasks = [evaluation.FaceTask(s, {m: outputs[m][i] for m in METHODS},
+                                 {tag: x[i] for tag, x in extras.items()}, wanted, opt.y_channel,
+                                 out_dir, not opt.no_figures, method_names(opt.model),
+                                 cached.get(s.digest))
+             for i, s in enumerate(samples)]
+    return tasks, outputs
 
 
 def evaluate(opt, gen: Generator, pool: evaluation.FacePool, paths: list[str],
              wanted: list[str], out_dir: str, facenet: metrics.FaceNet | None,
-             log: evaluation.CsvLog) -> list[str]:
-    """The generator (and FaceNet) batch by batch here, each face's CPU metrics and images in
-    --workers processes meanwhile; rows go to metrics.csv in file order as they are done.
-    Faces already in the csv (--resume) are skipped. Returns the unreadable files."""
+             log: evaluation.CsvLog, cache: evaluation.ReferenceCache) -> list[str]:
+    """The generator batch by batch here; each face's CPU metrics and images in --workers
+    processes, which start on a batch while FaceNet (and LPIPS) run on it here. Rows go to
+    metrics.csv in file order as they are done, and the References of faces not yet in the
+    cache go to the cache. Faces already in the csv (--resume) are skipped. Returns the
+    unreadable files."""
     todo = [p for p in paths if os.path.basename(p) not in log.done]
     if log.done:
         print(f"resuming: {len(log.done)} faces already in metrics.csv, {len(todo)} to go")
     skipped = []
     stems = output_stems([os.path.basename(p) for p in paths])
+    fields = {}     # file name -> its FaceNet/LPIPS csv fields
+    to_cache = {}   # file name -> (digest, HR FaceNet vector) of faces scored afresh
     with tqdm(total=len(todo), unit="face", dynamic_ncols=True) as bar:
-        def record(rows):
-            for row in rows:
+        def record(done):
+            for scored in done:
+                row = {**scored.row, **fields.pop(scored.row["file"])}
                 log.write(row)
+                if row["file"] in to_cache:
+                    digest, vector = to_cache.pop(row["file"])
+                    cache.put(digest, evaluation.reference_of(row, scored.hr_code, vector))
                 bar.update(1)
+            cache.commit()
         for batch in data.iterate_batches(todo, opt.batchSize):
             samples = load_samples(batch, opt, stems, skipped)
             bar.update(len(batch) - len(samples))
-            if samples:
-                for task, extra in face_tasks(samples, gen, facenet, wanted, opt, out_dir):
-                    record(pool.submit(task, extra))
+            if not samples:
+                continue
+            tasks, outputs = face_tasks(samples, gen, wanted, opt, out_dir, cache)
+            for task in tasks:
+                pool.submit(task)
+            network, vectors = network_rows(facenet, samples, outputs, wanted,
+                                            opt.lpips_weights, [t.reference for t in tasks])
+            for s, task, extra, vector in zip(samples, tasks, network, vectors):
+                fields[s.name] = extra
+                if task.reference is None and s.hr is not None and wanted:
+                    to_cache[s.name] = (s.digest, vector)
+            record(pool.due())
         record(pool.drain())
     return skipped
 
@@ -353,6 +382,37 @@ def write_summary(summary: dict, out_dir: str) -> str:
     return text
 
 
+def file_digest(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha1(f.read()).hexdigest()
+
+
+# the libraries whose versions a cached Reference depends on
+CACHE_DISTRIBUTIONS = ("numpy", "scikit-image", "brisque", "face-recognition-models")
+
+
+def reference_settings(opt, wanted: list[str]) -> dict:
+    """Everything a face's Reference depends on besides its image file: the ReferenceCache key.
+    (Module versions where a distribution name varies by build: dlib/dlib-bin, opencv-*,
+    tensorflow/-cpu.)"""
+    import dlib
+    settings = {"dataset": opt.dataset, "hr_resize": opt.hr_resize,
+                "degradation": opt.degradation, "y_channel": opt.y_channel, "metrics": wanted,
+                "versions": {**{d: importlib.metadata.version(d) for d in CACHE_DISTRIBUTIONS},
+                             "dlib": dlib.__version__, "cv2": cv2.__version__,
+                             "tensorflow": tf.__version__}}
+    if "dist_network" in wanted:
+        settings["facenet"] = file_digest(identity.default_graph_path())
+    if "lpips" in wanted:
+        settings["lpips"] = file_digest(opt.lpips_weights)
+    return settings
+
+
+def open_cache(opt, wanted: list[str]) -> evaluation.ReferenceCache:
+    path = None if opt.eval_cache.lower() == "none" or not wanted else opt.eval_cache
+    return evaluation.ReferenceCache(path, reference_settings(opt, wanted) if path else {})
+
+
 def output_folder(opt) -> str:
     """--result_dir (default checkpoint_path/save_path/result), created; ValueError if it
     cannot be, before any model is loaded."""
@@ -374,15 +434,21 @@ def main(argv: list[str] | None = None) -> dict:
         out_dir = output_folder(opt)
         log = evaluation.CsvLog(os.path.join(out_dir, "metrics.csv"), columns(wanted),
                                 opt.resume)
-        gen = Generator(opt, prefix)
     except (FileNotFoundError, data.DataError, ValueError) as err:
         sys.exit(f"error: {err}")
-    # the workers start (importing the metric libraries) while FaceNet loads here
-    with evaluation.FacePool(opt.workers, 2 * opt.batchSize) as pool:
+    # the workers start (importing the metric libraries, loading their models) while the
+    # generator and FaceNet load here
+    with evaluation.FacePool(opt.workers, 2 * opt.batchSize, wanted) as pool:
+        try:
+            gen = Generator(opt, prefix)
+        except ValueError as err:
+            sys.exit(f"error: {err}")
+        cache = open_cache(opt, wanted)
         # FaceNet stays fp32 whatever --precision: the metric must not move with the SR precision
         facenet = metrics.FaceNet(batch=3 * opt.batchSize) if "dist_network" in wanted else None
-        skipped = evaluate(opt, gen, pool, paths, wanted, out_dir, facenet, log)
+        skipped = evaluate(opt, gen, pool, paths, wanted, out_dir, facenet, log, cache)
     log.close()
+    cache.close()
     if facenet:
         facenet.close()
     rows = evaluation.read_rows(log.path)   # the summary of a resumed run is that of one run

@@ -4,6 +4,12 @@ import os
 from .base_options import BaseOptions, str_list
 
 
+def default_eval_cache() -> str:
+    """In the user's cache folder (XDG), not in the repository or the test set."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "eipnet_tf", "eval_references.sqlite")
+
+
 class TestOptions(BaseOptions):
     # JEANet scores on Y (Section IV-A) and resizes HR faces bicubically (Section IV-B); the
     # thesis's models degrade by bicubic x8 (its Section 4.1)
@@ -39,6 +45,10 @@ class TestOptions(BaseOptions):
         parser.add_argument("--resume", action="store_true",
                             help="keep the faces already in --result_dir's metrics.csv and "
                                  "score only the others")
+        parser.add_argument("--eval_cache", default=default_eval_cache(),
+                            help="SQLite file keeping each test face's model-independent results "
+                                 "(bicubic baseline, HR face box and identity vectors) between "
+                                 "runs, so a rerun scores only the model (none: off)")
         parser.add_argument("--fps", action="store_true",
                             help="measure FPS at batch 1 and 16 for the complexity table")
         return parser

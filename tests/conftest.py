@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared"
+# test.py's evaluation cache defaults to the user's cache folder: the suite keeps its own
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="eipnet_test_cache_")
 LFW = SHARED / "data" / "lfw128"
 OFFICIAL = SHARED / "fixtures" / "official_eipnet"
 
@@ -44,6 +47,17 @@ def val_faces(val_paths) -> np.ndarray:
     """Eight real val faces, RGB uint8 (8,128,128,3)."""
     import data
     return np.stack([data.read_image(p) for p in val_paths[:8]])
+
+
+def face_recognition_api():
+    """face_recognition, the reference for metrics' dlib calls, imported without its side
+    effect: its import turns on PIL's global LOAD_TRUNCATED_IMAGES, which would let the later
+    tests' truncated files load."""
+    from PIL import ImageFile
+    flag = ImageFile.LOAD_TRUNCATED_IMAGES
+    import face_recognition
+    ImageFile.LOAD_TRUNCATED_IMAGES = flag
+    return face_recognition
 
 
 def copy_faces(paths, folder: Path) -> Path:

@@ -3,12 +3,13 @@ shipped model's real SR of real lfw128/val faces; and a killed evaluation resume
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
-import face_recognition
 import numpy as np
 import pytest
 from PIL import Image
@@ -18,7 +19,7 @@ import data
 import evaluation
 import metrics
 import test as test_script
-from conftest import LFW, ROOT, copy_faces
+from conftest import LFW, ROOT, copy_faces, face_recognition_api
 from options.test_options import TestOptions
 
 SHIPPED = ROOT / "checkpoint" / "eipnet_lfw128"
@@ -47,7 +48,9 @@ def fast_run(faces_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("six")
     six = copy_faces([faces_dir / f"{n}.jpg" for n in FACES[:6]], folder / "faces")
     out = folder / "result"
-    test_script.main(args_for(six, out, "--batchSize", "4", "--workers", "2"))
+    # no cache: every value here is computed, none read from an earlier test's run
+    test_script.main(args_for(six, out, "--batchSize", "4", "--workers", "2", "--eval_cache",
+                              "none"))
     return out, evaluation.read_rows(str(out / "metrics.csv"))
 
 
@@ -79,7 +82,7 @@ def test_fast_vif_and_dlib_match_sewar_and_face_recognition(fast_run):
             if box is None:
                 assert f"dist_algorithm_{m}" not in row
                 continue
-            codes = [face_recognition.face_encodings(x, known_face_locations=[box])[0]
+            codes = [face_recognition_api().face_encodings(x, known_face_locations=[box])[0]
                      for x in (img, hr)]
             want = float(np.linalg.norm(codes[0] - codes[1]))
             assert rel(row[f"dist_algorithm_{m}"], want) < 1e-4
@@ -116,7 +119,7 @@ def test_workers_write_what_one_process_writes(fast_run, tmp_path):
     TensorFlow's FaceNet from one run to the next, may move in the 12th digit)."""
     out, rows = fast_run
     test_script.main(args_for(out.parent / "faces", tmp_path / "result", "--batchSize", "4",
-                              "--workers", "0"))
+                              "--workers", "0", "--eval_cache", "none"))
     alone = evaluation.read_rows(str(tmp_path / "result" / "metrics.csv"))
     assert [list(r) for r in alone] == [list(r) for r in rows]
     for a, b in zip(alone, rows):
@@ -170,3 +173,66 @@ def test_resume_with_other_metrics_stops_and_keeps_the_csv(faces_dir, tmp_path):
     assert message.startswith(f"error: {str(out / 'metrics.csv')!r} has the columns")
     assert "without --resume" in message and "\n" not in message
     assert (out / "metrics.csv").read_text() == made and len(list(out.iterdir())) == 1
+
+
+def test_rerun_with_the_cache_scores_only_sr_and_writes_the_same_results(faces_dir, tmp_path,
+                                                                         monkeypatch):
+    """A second run on the same faces takes each face's box, HR encoding, HR FaceNet vector
+    and bicubic metrics from --eval_cache: it detects no face, encodes and embeds only SR, and
+    writes the first run's metrics.csv and summary byte for byte."""
+    calls = Counter()
+
+    def count(name):
+        original = getattr(metrics, name)
+        monkeypatch.setattr(metrics, name, lambda *a, **k: (calls.update([name]),
+                                                            original(*a, **k))[1])
+    for name in ("face_box", "face_encoding", "brisque", "vif"):
+        count(name)
+    embed = metrics.FaceNet.__call__
+    monkeypatch.setattr(metrics.FaceNet, "__call__", lambda net, images: (
+        calls.update({"facenet images": len(images)}), embed(net, images))[1])
+    summaries, counts = {}, {}
+    for run in ("cold", "warm"):
+        calls.clear()
+        summaries[run] = test_script.main(args_for(
+            faces_dir, tmp_path / run, "--batchSize", "4", "--workers", "0",
+            "--eval_cache", str(tmp_path / "refs.sqlite")))
+        counts[run] = dict(calls)
+    n, found = len(FACES), len(FACES) - 1   # HOG misses Jon_Stewart_0001
+    assert counts["cold"] == {"face_box": n, "face_encoding": 3 * found, "brisque": 3 * n,
+                              "vif": 2 * n, "facenet images": 3 * n}
+    assert counts["warm"] == {"face_encoding": found, "brisque": n, "vif": n,
+                              "facenet images": n}
+    for name in ("metrics.csv", "summary.md"):
+        assert (tmp_path / "warm" / name).read_text() == (tmp_path / "cold" / name).read_text()
+    assert summaries["warm"] == summaries["cold"]
+
+
+def test_reference_cache_round_trip_misses_and_a_bad_file(tmp_path):
+    """Exact round trip; another setting or image is a miss; a file that is not a cache is
+    warned about, left as it is and not used; the default lives in the user's cache folder."""
+    ref = evaluation.Reference({"face_box": "17 112 106 23", "psnr_bicubic": 23.456789012345678,
+                                "brisque_hr": 1 / 3}, np.linspace(-1, 1, 128),
+                               np.linspace(0, 1, 512, dtype=np.float32))
+    path = str(tmp_path / "new" / "refs.sqlite")
+    cache = evaluation.ReferenceCache(path, {"dataset": "aligned"})
+    cache.put("f00d", ref)
+    cache.put("none", evaluation.Reference({"psnr_bicubic": 20.0}, None, None))
+    cache.close()
+    got = evaluation.ReferenceCache(path, {"dataset": "aligned"}).get(["f00d", "none", "beef"])
+    assert sorted(got) == ["f00d", "none"] and got["f00d"].row == ref.row
+    for key, dtype in (("hr_code", np.float64), ("hr_facenet", np.float32)):
+        assert getattr(got["f00d"], key).dtype == dtype
+        assert np.array_equal(getattr(got["f00d"], key), getattr(ref, key))
+    assert got["none"] == evaluation.Reference({"psnr_bicubic": 20.0}, None, None)
+    assert evaluation.ReferenceCache(path, {"dataset": "celeba"}).get(["f00d"]) == {}
+    bad = tmp_path / "notes.sqlite"
+    bad.write_text("not a database")
+    with pytest.warns(UserWarning, match="notes.sqlite"):
+        ignored = evaluation.ReferenceCache(str(bad), {"dataset": "aligned"})
+    ignored.put("f00d", ref)
+    assert ignored.get(["f00d"]) == {}
+    ignored.close()
+    assert bad.read_text() == "not a database"
+    default = TestOptions().parse([], verbose=False).eval_cache
+    assert default.startswith(os.environ["XDG_CACHE_HOME"]) and default.endswith(".sqlite")

@@ -13,7 +13,7 @@ from skimage.color import rgb2ycbcr
 import data
 import metrics
 import model
-from conftest import LFW, identity_of
+from conftest import LFW, face_recognition_api, identity_of
 from options.test_options import TestOptions
 
 # six people, one photo each; Jon_Stewart_0001 is one of the two val faces HOG misses
@@ -103,12 +103,13 @@ def test_face_box_lands_on_the_face(faces):
 
 
 def test_face_box_takes_the_largest_face_and_none_without_one():
-    import face_recognition
-    hr = read(TWO_FACES)
-    boxes = face_recognition.face_locations(hr, number_of_times_to_upsample=1)
-    assert len(boxes) == 2
+    """face_box is face_recognition's HOG face_locations (dlib called directly), the largest."""
     area = lambda b: (b[2] - b[0]) * (b[1] - b[3])
-    assert area(metrics.face_box(hr)) == max(map(area, boxes))
+    for name in [TWO_FACES] + PEOPLE:
+        hr = read(name)
+        boxes = face_recognition_api().face_locations(hr, number_of_times_to_upsample=1)
+        assert len(boxes) == (2 if name == TWO_FACES else 1), name
+        assert metrics.face_box(hr) == max(boxes, key=area), name
     faceless = read(NO_FACE)
     assert metrics.face_box(faceless) is None
     assert metrics.fr_psnr(faceless, faceless, None) is None
@@ -171,7 +172,7 @@ def test_tar_network_same_face_and_other_person(faces, facenet):
 
 def test_brisque_numpy2_fix_and_blur(faces):
     hr = faces[PEOPLE[0]]
-    # the bug this module works around; when this fails upstream is fixed: drop _Brisque
+    # the bug metrics works around; when this fails upstream is fixed: drop its Brisque class
     with pytest.raises(TypeError, match="0-dimensional"):
         BRISQUE(url=False).score(hr)
     sharp = metrics.brisque(hr)
@@ -200,7 +201,7 @@ def test_fps_counts_images_per_second():
 
 def test_importing_metrics_keeps_truncated_images_an_error(tmp_path):
     from PIL import ImageFile
-    assert ImageFile.LOAD_TRUNCATED_IMAGES is False   # face_recognition's import sets it
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False   # face_recognition's import would set it
     path = tmp_path / "truncated.jpg"
     path.write_bytes((LFW / "val" / f"{PEOPLE[0]}.jpg").read_bytes()[:2000])
     with pytest.raises(data.DataError, match="truncated.jpg"):
