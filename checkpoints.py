@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import signal
@@ -13,6 +14,7 @@ from tf1 import tf
 G_WEIGHT = "G_weight.ckpt"   # generator-only release checkpoint, the authors' file name
 FULL_PREFIX = "model.ckpt"   # full training state (G, D, optimiser slots, global step)
 STAGED = ".next"             # G_WEIGHT + STAGED: a new G_WEIGHT written in full before it moves
+KEPT = "G_weight.json"       # the validation G_WEIGHT holds: {"iteration": N, "val_psnr": dB}
 FULL_INDEX = re.compile(re.escape(FULL_PREFIX) + r"-(\d+)\.index")
 # what marks a folder as holding a run, so that a new run never writes over it
 RUN_FILE = re.compile(re.escape(FULL_PREFIX) + r"-\d+\.|" + re.escape(G_WEIGHT) +
@@ -204,6 +206,28 @@ def signals_deferred():
         yield
     for s in held:
         signal.raise_signal(s)
+
+
+def write_kept(run_dir: str, iteration: int, val_psnr: float) -> None:
+    """Record the validation G_WEIGHT now holds, moved into place whole. The graph's best PSNR
+    reaches disk only with the next full checkpoint; this file is what a resume after a kill
+    in between must not fall below."""
+    path = os.path.join(run_dir, KEPT)
+    with open(path + STAGED, "w") as f:
+        json.dump({"iteration": iteration, "val_psnr": val_psnr}, f)
+    os.replace(path + STAGED, path)
+
+
+def kept_psnr(run_dir: str) -> float:
+    """The validation PSNR of the run's G_WEIGHT from KEPT; -inf without a readable one or
+    without a G_WEIGHT."""
+    if not os.path.exists(os.path.join(run_dir, G_WEIGHT + ".index")):
+        return float("-inf")
+    try:
+        with open(os.path.join(run_dir, KEPT)) as f:
+            return float(json.load(f)["val_psnr"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return float("-inf")
 
 
 def replace_checkpoint(saver: tf.train.Saver, sess: tf.Session, prefix: str) -> None:

@@ -315,12 +315,13 @@ class Trainer:
                                 step)
         self.scalars(step, {"val/psnr": value})
         self.write_grid(step, sr[:4])
-        best = float(self.sess.run(self.g.best_psnr))
+        best = max(float(self.sess.run(self.g.best_psnr)), checkpoints.kept_psnr(self.run_dir))
         if value > best:
             self.ensure_finite(step)
             self.sess.run(self.set_best, {self.best_ph: value})
             checkpoints.replace_checkpoint(self.g_saver, self.sess,
                                            os.path.join(self.run_dir, checkpoints.G_WEIGHT))
+            checkpoints.write_kept(self.run_dir, step, value)
         self.write_log(f"val step {step}: psnr {value:.3f} dB (best {max(value, best):.3f})")
         return value
 
