@@ -264,15 +264,38 @@ class FacePool:
 class CsvLog:
     """metrics.csv, one row appended and flushed per face, so a killed run keeps every face
     it finished. resume=True keeps the rows there (a row cut short by a kill is dropped, its
-    face is scored again); otherwise the file starts afresh."""
+    face is scored again); otherwise the file starts afresh. `settings` (option -> value), what
+    every row must share, are kept beside it in metrics.settings.json: a resume with other
+    settings would mix two evaluations in one csv, so it stops before touching anything."""
 
-    def __init__(self, path: str, cols: list[str], resume: bool):
+    def __init__(self, path: str, cols: list[str], resume: bool, settings: dict):
         self.path, self.cols = path, cols
-        self.done = self._keep_complete_rows() if resume and os.path.isfile(path) else set()
+        self.settings_path = os.path.splitext(path)[0] + ".settings.json"
+        resuming = resume and os.path.isfile(path)
+        if resuming:
+            self._check_settings(settings)
+        self.done = self._keep_complete_rows() if resuming else set()
         self.file = open(path, "a" if self.done else "w", newline="")
         self.writer = csv.DictWriter(self.file, cols, restval="")
         if not self.done:
             self.writer.writeheader()
+            with open(self.settings_path, "w") as f:
+                json.dump(settings, f, indent=2)
+
+    def _check_settings(self, settings: dict) -> None:
+        """ValueError naming each option the csv was made with otherwise (a csv from before
+        the settings file existed cannot be checked and is resumed)."""
+        try:
+            with open(self.settings_path) as f:
+                made = json.load(f)
+        except FileNotFoundError:
+            return
+        changed = [f"--{k} {made.get(k)!r} (now {v!r})" for k, v in settings.items()
+                   if made.get(k) != v]
+        if changed:
+            raise ValueError(f"{self.path!r} was scored with {'; '.join(changed)}: rerun with "
+                             f"the options it was made with, or without --resume to start "
+                             f"it again")
 
     def _keep_complete_rows(self) -> set[str]:
         with open(self.path, "rb") as f:

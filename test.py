@@ -408,6 +408,14 @@ def reference_settings(opt, wanted: list[str]) -> dict:
     return settings
 
 
+def scoring_settings(opt, prefix: str) -> dict:
+    """What every row of one metrics.csv shares, by option name (--resume checks them); the
+    weights by the digest of their index, which holds the checksums of their data."""
+    return {"model": opt.model, "weight_path": f"index sha1 {file_digest(prefix + '.index')}",
+            "dataset": opt.dataset, "hr_resize": opt.hr_resize, "degradation": opt.degradation,
+            "y_channel": opt.y_channel, "input": opt.input}
+
+
 def open_cache(opt, wanted: list[str]) -> evaluation.ReferenceCache:
     path = None if opt.eval_cache.lower() == "none" or not wanted else opt.eval_cache
     return evaluation.ReferenceCache(path, reference_settings(opt, wanted) if path else {})
@@ -433,7 +441,7 @@ def main(argv: list[str] | None = None) -> dict:
         paths = data.list_images(opt.test_path)
         out_dir = output_folder(opt)
         log = evaluation.CsvLog(os.path.join(out_dir, "metrics.csv"), columns(wanted),
-                                opt.resume)
+                                opt.resume, scoring_settings(opt, prefix))
     except (FileNotFoundError, data.DataError, ValueError) as err:
         sys.exit(f"error: {err}")
     # the workers start (importing the metric libraries, loading their models) while the

@@ -175,6 +175,22 @@ def test_resume_with_other_metrics_stops_and_keeps_the_csv(faces_dir, tmp_path):
     assert (out / "metrics.csv").read_text() == made and len(list(out.iterdir())) == 1
 
 
+def test_resume_with_other_settings_stops_and_keeps_the_csv(faces_dir, tmp_path):
+    """metrics.settings.json keeps what every row shares; a --resume that would mix another
+    degradation or Y-channel scoring into the csv names the options and changes nothing."""
+    out = tmp_path / "result"
+    test_script.main(args_for(faces_dir, out, "--metrics", "psnr", "--workers", "0"))
+    made = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(SystemExit) as stopped:
+        test_script.main(args_for(faces_dir, out, "--metrics", "psnr", "--resume",
+                                  "--y_channel", "--degradation", "bicubic"))
+    message = str(stopped.value.code)
+    assert message.startswith(f"error: {str(out / 'metrics.csv')!r} was scored with")
+    assert "--degradation 'bilinear_chain' (now 'bicubic')" in message
+    assert "--y_channel False (now True)" in message and "without --resume" in message
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == made
+
+
 def test_rerun_with_the_cache_scores_only_sr_and_writes_the_same_results(faces_dir, tmp_path,
                                                                          monkeypatch):
     """A second run on the same faces takes each face's box, HR encoding, HR FaceNet vector
