@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 import cv2
 import numpy as np
@@ -102,7 +103,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         ["--input", args.photos, "--upscale", str(args.factor), "--weight_path", args.weight_path]
         + (["--all_faces"] if args.all_faces else []), verbose=False)
     truth = detectors.read_truth(os.path.join(args.photos, "faces.csv"))
-    gen = Generator(opt, checkpoints.resolve(opt.weight_path))
+    try:
+        prefix = checkpoints.intact(checkpoints.resolve(opt.weight_path))
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f"error: {err}")
+    gen = Generator(opt, prefix)
     detector = faces.Detector()
     rows = []
     for name, boxes in sorted(truth.items()):

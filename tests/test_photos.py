@@ -234,3 +234,20 @@ def test_damaged_pretrained_weights_give_one_line(tmp_path):
     message = str(stopped.value.code)
     assert message.startswith(f"error: --pretrained: {damaged} is missing or damaged")
     assert "\n" not in message and not (tmp_path / "run").exists()
+
+
+def test_quality_check_stops_on_missing_or_damaged_weights(tmp_path):
+    """quality.py checks the weights as test.py and enhance.py do: one line naming the file."""
+    import quality
+    with pytest.raises(SystemExit) as stopped:
+        quality.main(["--weight_path", str(tmp_path / "none")])
+    assert str(stopped.value.code).startswith("error:") and "none" in str(stopped.value.code)
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    for f in SHIPPED.glob("G_weight.ckpt.*"):
+        (damaged / f.name).write_bytes(f.read_bytes()[:1000 if "data" in f.name else None])
+    with pytest.raises(SystemExit) as stopped:
+        quality.main(["--weight_path", str(damaged)])
+    message = str(stopped.value.code)
+    assert message.startswith("error:") and "G_weight.ckpt" in message
+    assert "restore it from a copy" in message and "\n" not in message
