@@ -83,14 +83,15 @@ def mismatches(variables: list[tf.Variable], prefix: str) -> list[str]:
     return found
 
 
-def intact(prefix: str) -> str:
-    """`prefix` if its index and data read completely, else ValueError naming the file."""
+def intact(prefix: str, option: str = "--weight_path") -> str:
+    """`prefix` if its index and data read completely, else ValueError naming the file and
+    the fix (`option`: the flag that named the checkpoint)."""
     problem = damage(prefix)
     if problem and os.path.exists(prefix + STAGED + ".index"):
         raise ValueError(f"{problem}: a kill cut its save short; train.py --continue_train on "
                          f"its run folder finishes the save")
     if problem:
-        raise ValueError(f"{problem}: restore it from a copy, or pass --weight_path another "
+        raise ValueError(f"{problem}: restore it from a copy, or pass {option} another "
                          f"checkpoint")
     return prefix
 

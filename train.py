@@ -437,11 +437,7 @@ def generator_mismatches(opt, prefix: str) -> list[str]:
 def pretrained_options(opt):
     """opt with --pretrained resolved to a checkpoint prefix and the architecture it fixes
     (EIPNet's tail, edge blocks, JEANet's shortcuts), each override noted."""
-    prefix = checkpoints.resolve(opt.pretrained)
-    problem = checkpoints.damage(prefix)
-    if problem:
-        raise ValueError(f"--pretrained: {problem}; restore it from a copy or pass another "
-                         f"checkpoint")
+    prefix = checkpoints.intact(checkpoints.resolve(opt.pretrained), "--pretrained")
     opt, notes = generators.trained_options(opt, prefix)
     wrong = generator_mismatches(opt, prefix)
     if wrong:

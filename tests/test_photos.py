@@ -232,7 +232,8 @@ def test_damaged_pretrained_weights_give_one_line(tmp_path):
         train.main(["--train_path", str(PHOTOS), "--checkpoint_path", str(tmp_path),
                     "--save_path", "run", "--pretrained", str(weights)])
     message = str(stopped.value.code)
-    assert message.startswith(f"error: --pretrained: {damaged} is missing or damaged")
+    assert message.startswith(f"error: {damaged} is missing or damaged")
+    assert "pass --pretrained another checkpoint" in message
     assert "\n" not in message and not (tmp_path / "run").exists()
 
 
