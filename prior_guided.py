@@ -86,15 +86,15 @@ def basic_block(x, name: str, design: Design):
         return x + y if design.block_skip else y
 
 
-def residual_block(x, name: str, training=False, bn: bool = True):
+def residual_block(x, name: str, training=False, bn: bool = True, activation=tf.nn.relu):
     """SRResNet's residual block (thesis Section 2.3.1: two convs, two BN layers, an activation
-    and a skip): conv, BN, ReLU, conv, BN, plus the input. choice: ReLU, the thesis's word
-    "activation" (SRResNet's is PReLU). `bn` False drops the BN layers (the design before the
-    thesis was read)."""
+    and a skip): conv, BN, activation, conv, BN, plus the input. choice: ReLU, the thesis's word
+    "activation" (SRResNet's is PReLU: srresnet.py passes it, built in the block's scope). `bn`
+    False drops the BN layers (the design before the thesis was read)."""
     ch = int(x.shape[-1])
     norm = ((lambda y, n: jeanet.batch_norm(y, training, n)) if bn else (lambda y, n: y))
     with tf.variable_scope(name):
-        y = tf.nn.relu(norm(model.conv(x, ch, "conv1", relu=False), "bn1"))
+        y = activation(norm(model.conv(x, ch, "conv1", relu=False), "bn1"))
         return x + norm(model.conv(y, ch, "conv2", relu=False), "bn2")
 
 

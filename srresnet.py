@@ -19,15 +19,6 @@ N_RES_BLOCKS = 16   # SRGAN: B = 16
 OUTER_KERNEL = 9    # SRGAN Fig. 4: k9 for the first and the last conv
 
 
-def residual_block(x, name: str, training):
-    """SRGAN Fig. 4: conv, BN, PReLU, conv, BN, elementwise sum with the input."""
-    ch = int(x.shape[-1])
-    with tf.variable_scope(name):
-        y = model.prelu(jeanet.batch_norm(model.conv(x, ch, "conv1", relu=False), training, "bn1"),
-                        "prelu")
-        return x + jeanet.batch_norm(model.conv(y, ch, "conv2", relu=False), training, "bn2")
-
-
 def generator(lr, width: int = WIDTH, reuse=None, training=False) -> model.GeneratorOutput:
     """16x16 RGB (0..255) -> 128x128 RGB (0..255). choice: images enter as (x / 127.5 - 1) and
     leave as 127.5 * (y + 1) with a linear last conv, as the prior-guided generator, so the two
@@ -37,7 +28,9 @@ def generator(lr, width: int = WIDTH, reuse=None, training=False) -> model.Gener
                                    relu=False), "prelu_in")
         y = x
         for i in range(1, N_RES_BLOCKS + 1):
-            y = residual_block(y, f"res{i}", training)
+            # SRGAN Fig. 4: conv, BN, PReLU, conv, BN, elementwise sum with the input
+            y = prior_guided.residual_block(y, f"res{i}", training,
+                                            activation=lambda z: model.prelu(z, "prelu"))
         y = x + jeanet.batch_norm(model.conv(y, width, "conv_mid", relu=False), training,
                                   "bn_mid")
         for i in range(1, prior_guided.N_UPSCALE + 1):
