@@ -35,7 +35,6 @@ from tf1 import tf
 INPUT, OUTPUT = "lr", "sr"
 SIGNATURE = "serving_default"
 FILES = {"savedmodel": "savedmodel", "frozen": "frozen.pb", "onnx": "model.onnx"}
-PRIOR_TAGS = ("coarse", "parsing")
 RANGES = {
     ("lr", "float32"): "RGB 0..255 (the 16x16 face as read, not normalised)",
     ("lr", "uint8"): "RGB 0..255",
@@ -56,12 +55,7 @@ class Serving(NamedTuple):
 
 def named_outputs(out, side_outputs: bool) -> dict[str, tf.Tensor]:
     """sr and, with side_outputs, the model's other outputs under test.py's tags."""
-    named = {OUTPUT: out.rgb}
-    if side_outputs:
-        named.update((f"edge{s}", e) for s, e in zip(test.EDGE_SIZES, out.edges) if e is not None)
-        named.update((tag, getattr(out, tag)) for tag in PRIOR_TAGS
-                     if getattr(out, tag) is not None)
-    return named
+    return {OUTPUT: out.rgb, **(test.side_outputs(out) if side_outputs else {})}
 
 
 def freeze(opt, prefix: str) -> tuple[tf.GraphDef, str, dict[str, tf.Tensor]]:

@@ -76,15 +76,20 @@ class Generator:
         """SR (N,128,128,3) and the model's other outputs {tag: array}, unclipped floats:
         edge32/64/128 (N,s,s,1) of the edge blocks that are on; coarse (N,128,128,3) and
         parsing (N,128,128,11) of the prior-guided models."""
-        priors = {"coarse": self.out.coarse, "parsing": self.out.parsing}
-        fetch = {"rgb": self.out.rgb,
-                 **{f"edge{s}": e for s, e in zip(EDGE_SIZES, self.out.edges) if e is not None},
-                 **{tag: t for tag, t in priors.items() if t is not None}}
+        fetch = {"rgb": self.out.rgb, **side_outputs(self.out)}
         got = self.sess.run(fetch, {self.lr: np.asarray(lr, np.float32)})
         return got.pop("rgb"), got
 
     def close(self) -> None:
         self.sess.close()
+
+
+def side_outputs(out) -> dict:
+    """The generator's outputs besides SR, by the tag of their files: edge32/64/128 of the edge
+    blocks that are on; coarse and parsing of the prior-guided models."""
+    priors = {"coarse": out.coarse, "parsing": out.parsing}
+    return {**{f"edge{s}": e for s, e in zip(EDGE_SIZES, out.edges) if e is not None},
+            **{tag: t for tag, t in priors.items() if t is not None}}
 
 
 def method_names(model_name: str) -> dict:
