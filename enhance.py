@@ -35,17 +35,18 @@ def plain_upscale(rgb: np.ndarray, upscale: int) -> np.ndarray:
     return cv2.resize(rgb, (w * upscale, h * upscale), interpolation=cv2.INTER_CUBIC)
 
 
-def detail_kept(rgb: np.ndarray, landmarks: np.ndarray) -> float:
-    """PSNR (dB) between the aligned face at its native resolution and its 16x16 model input
-    brought back to that size (bicubic): how much of the face the input keeps. A face whose
-    crop is 16 px or smaller loses nothing (inf)."""
+def model_input(rgb: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, float]:
+    """The face's 16x16 model input (faces.aligned_crop at 16 px) and how much of the face it
+    keeps: the PSNR (dB) between the aligned face at its native resolution and the input
+    brought back to that size (bicubic). A face whose crop is 16 px or smaller loses nothing
+    (inf). One warp serves both."""
     native = int(round(faces.native_size(landmarks)))
     if native <= data.LR_SIZE:
-        return float("inf")
+        return faces.aligned_crop(rgb, landmarks, data.LR_SIZE), float("inf")
     crop = faces.aligned_crop(rgb, landmarks, native)
     lr = cv2.resize(crop, (data.LR_SIZE, data.LR_SIZE), interpolation=cv2.INTER_AREA)
-    return float(metrics.psnr(crop, cv2.resize(lr, (native, native),
-                                               interpolation=cv2.INTER_CUBIC)))
+    return lr, float(metrics.psnr(crop, cv2.resize(lr, (native, native),
+                                                   interpolation=cv2.INTER_CUBIC)))
 
 
 def decide(kept_db: float, opt) -> tuple[bool, str]:
@@ -70,10 +71,11 @@ def enhance_photo(rgb: np.ndarray, opt, detector: faces.Detector, gen: Generator
     u = opt.upscale
     base = plain_upscale(rgb, u)
     found = detector(base)
-    records, crops = [], []
+    records, crops, inputs = [], [], []
     for face in found:
         landmarks = faces.scaled(face.landmarks, 1 / u)   # in pixels of the input photo
-        kept = detail_kept(rgb, landmarks)
+        lr, kept = model_input(rgb, landmarks)
+        inputs.append(lr)
         enhanced, why = decide(kept, opt)
         records.append({"box": rounded(faces.scaled(np.reshape(face.box, (2, 2)), 1 / u).ravel()),
                         "score": round(face.score, 4),
@@ -84,8 +86,7 @@ def enhance_photo(rgb: np.ndarray, opt, detector: faces.Detector, gen: Generator
     chosen = [k for k, r in enumerate(records) if r["enhanced"]]
     out = base
     if chosen:
-        lr = np.stack([faces.aligned_crop(rgb, faces.scaled(found[k].landmarks, 1 / u),
-                                          data.LR_SIZE) for k in chosen])
+        lr = np.stack([inputs[k] for k in chosen])
         sr = metrics.to_uint8(gen(lr)[0])
         for k, low, high in zip(chosen, lr, sr):
             out, box = faces.paste(out, high, found[k].landmarks)
