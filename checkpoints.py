@@ -151,7 +151,7 @@ def step_of(prefix: str) -> int:
 def is_leftover(name: str, run_dir: str) -> bool:
     """What a kill during a save leaves: TensorFlow's temporary files, or a data file whose
     index was never written (of a full checkpoint or of a staged G_weight)."""
-    if ".tempstate" in name or name.startswith("checkpoint.tmp"):
+    if ".tempstate" in name or name.startswith("checkpoint.tmp") or name == KEPT + STAGED:
         return True
     prefix, sep, _ = name.partition(".data-")
     ours = re.fullmatch(re.escape(FULL_PREFIX) + r"-\d+", prefix) or prefix == G_WEIGHT + STAGED
@@ -210,9 +210,9 @@ def signals_deferred():
 
 
 def write_kept(run_dir: str, iteration: int, val_psnr: float) -> None:
-    """Record the validation G_WEIGHT now holds, moved into place whole. The graph's best PSNR
-    reaches disk only with the next full checkpoint; this file is what a resume after a kill
-    in between must not fall below."""
+    """Record the validation G_WEIGHT is about to hold, moved into place whole. The graph's
+    best PSNR reaches disk only with the next full checkpoint; this file is what a resume
+    after a kill in between must not fall below."""
     path = os.path.join(run_dir, KEPT)
     with open(path + STAGED, "w") as f:
         json.dump({"iteration": iteration, "val_psnr": val_psnr}, f)

@@ -1,7 +1,7 @@
 """test.py's per-face work and its plumbing at dataset scale, without TensorFlow so that it runs
 in worker processes:
-- `score_face`: the CPU metrics of one face (everything of Section 4.3 but FaceNet, which runs
-  in test.py's process beside the generator) and its output images;
+- `score_face`: the CPU metrics of one face (everything of Section 4.3 but FaceNet, and LPIPS,
+  which run in test.py's process beside the generator) and its output images;
 - `FacePool`: those tasks spread over spawned worker processes, results back in order, a
   bounded number in flight (the generator produces, the workers consume);
 - `CsvLog`: metrics.csv written a row at a time and read back, for --resume and the summary;
@@ -279,12 +279,13 @@ class CsvLog:
         self.writer = csv.DictWriter(self.file, cols, restval="")
         if not self.done:
             self.writer.writeheader()
+        if not (self.done and os.path.isfile(self.settings_path)):
             with open(self.settings_path, "w") as f:
                 json.dump(settings, f, indent=2)
 
     def _check_settings(self, settings: dict) -> None:
         """ValueError naming each option the csv was made with otherwise (a csv from before
-        the settings file existed cannot be checked and is resumed)."""
+        the settings file existed cannot be checked; it gets one now)."""
         try:
             with open(self.settings_path) as f:
                 made = json.load(f)
@@ -301,16 +302,16 @@ class CsvLog:
         with open(self.path, "rb") as f:
             text = f.read()
         complete = text[:text.rfind(b"\n") + 1]
-        if complete != text:
-            with open(self.path, "wb") as f:
-                f.write(complete)
         header = next(csv.reader([complete.decode().split("\n", 1)[0]]), None)
         if header is None:
             return set()
-        if header != self.cols:
+        if header != self.cols:   # before the cut below: a refused resume changes nothing
             raise ValueError(f"{self.path!r} has the columns {header}, not those of these "
                              f"--metrics {self.cols}: rerun with the --metrics it was made with, "
                              f"or without --resume to start it again")
+        if complete != text:
+            with open(self.path, "wb") as f:
+                f.write(complete)
         return {row["file"] for row in read_rows(self.path)}
 
     def write(self, row: dict) -> None:
@@ -333,9 +334,11 @@ class ReferenceCache:
     faces since the last commit). An entry is found by the hash of everything its numbers
     depend on (`settings`: the crop, degradation, metrics, library versions, ...) and the
     sha1 of the image file's bytes, so a changed setting or image is a miss, never a stale
-    hit. path None: no cache. A file that is not a cache is warned about and not used."""
+    hit. path None: no cache. A file that cannot serve (not a cache, read-only, locked past
+    the timeout, a full disk) is warned about once and the run goes on without it."""
 
     VERSION = 1   # bump when a Reference is computed differently
+    TIMEOUT = 60  # seconds to wait for another test.py run's write to the same file
 
     def __init__(self, path: str | None, settings: dict):
         text = json.dumps({"version": self.VERSION, **settings}, sort_keys=True)
@@ -343,48 +346,55 @@ class ReferenceCache:
         self.db, self.path = None, path
         if path:
             try:
-                self.db = self._open(path)
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                self.db = sqlite3.connect(path, timeout=self.TIMEOUT)
             except (OSError, sqlite3.Error) as err:
-                warnings.warn(f"not using the evaluation cache {path!r} ({err}): delete it, or "
-                              f"pass --eval_cache another file (or none)", stacklevel=2)
+                self._give_up(err)
+            self._safely(lambda db: db.execute(
+                "CREATE TABLE IF NOT EXISTS refs (settings TEXT, image TEXT, row TEXT, "
+                "hr_code BLOB, hr_facenet BLOB, PRIMARY KEY (settings, image))"))
 
-    @staticmethod
-    def _open(path: str) -> sqlite3.Connection:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        db = sqlite3.connect(path, timeout=60)
+    def _give_up(self, err: Exception) -> None:
+        warnings.warn(f"not using the evaluation cache {self.path!r} ({err}): delete it, or pass "
+                      f"--eval_cache another file (or none)", stacklevel=3)
+        if self.db is not None:
+            self.db.close()
+        self.db = None
+
+    def _safely(self, use, default=None):
+        """use(connection), or `default` once the cache is off or fails (then it is off)."""
+        if self.db is None:
+            return default
         try:
-            db.execute("CREATE TABLE IF NOT EXISTS refs (settings TEXT, image TEXT, row TEXT, "
-                       "hr_code BLOB, hr_facenet BLOB, PRIMARY KEY (settings, image))")
-        except sqlite3.Error:
-            db.close()
-            raise
-        return db
+            return use(self.db)
+        except sqlite3.Error as err:
+            self._give_up(err)
+            return default
 
     def get(self, digests: list[str]) -> dict[str, Reference]:
-        if self.db is None or not digests:
-            return {}
         marks = ",".join("?" * len(digests))
-        found = self.db.execute(f"SELECT image, row, hr_code, hr_facenet FROM refs WHERE "
-                                f"settings = ? AND image IN ({marks})", [self.settings, *digests])
+        found = self._safely(lambda db: db.execute(
+            f"SELECT image, row, hr_code, hr_facenet FROM refs WHERE settings = ? AND image IN "
+            f"({marks})", [self.settings, *digests]).fetchall(), []) if digests else []
         return {image: Reference(json.loads(row), _array(code, np.float64),
                                  _array(vector, np.float32))
                 for image, row, code, vector in found}
 
     def put(self, digest: str, ref: Reference) -> None:
         """Keep one face's Reference (committed by commit())."""
-        if self.db is not None:
-            self.db.execute("INSERT OR REPLACE INTO refs VALUES (?, ?, ?, ?, ?)",
-                            (self.settings, digest, json.dumps(ref.row),
-                             _blob(ref.hr_code, np.float64), _blob(ref.hr_facenet, np.float32)))
+        self._safely(lambda db: db.execute(
+            "INSERT OR REPLACE INTO refs VALUES (?, ?, ?, ?, ?)",
+            (self.settings, digest, json.dumps(ref.row), _blob(ref.hr_code, np.float64),
+             _blob(ref.hr_facenet, np.float32))))
 
     def commit(self) -> None:
-        if self.db is not None:
-            self.db.commit()
+        self._safely(lambda db: db.commit())
 
     def close(self) -> None:
+        self.commit()
         if self.db is not None:
-            self.db.commit()
             self.db.close()
+            self.db = None
 
 
 def _blob(x: np.ndarray | None, dtype) -> bytes | None:

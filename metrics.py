@@ -17,7 +17,8 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 # TensorFlow is imported only by FaceNet and generator_complexity, so that test.py's metric
 # worker processes, which import this module, start without it; dlib's models and BRISQUE
-# load on first use, so that test.py's main process, which never scores them, skips them.
+# load on first use, so that a process that does not score them (test.py's main process,
+# unless --workers 0) never pays for them.
 
 Box = tuple[int, int, int, int]   # (top, right, bottom, left), face_recognition's order
 # HOG upsampling for 128 px faces: 1 finds 352/354 lfw128/val faces, 2 finds 351 at 4x the time.

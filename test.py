@@ -392,20 +392,28 @@ def file_digest(path: str) -> str:
         return hashlib.sha1(f.read()).hexdigest()
 
 
-# the libraries whose versions a cached Reference depends on
-CACHE_DISTRIBUTIONS = ("numpy", "scikit-image", "brisque", "face-recognition-models")
+# the distributions a cached Reference depends on; where a build has its own name (dlib-bin,
+# opencv-python-headless, tensorflow-cpu) the first one installed counts
+CACHE_DISTRIBUTIONS = ("numpy", "pillow", "scipy", "scikit-image", "brisque", "libsvm-official",
+                       "face-recognition-models", ("dlib-bin", "dlib"),
+                       ("opencv-python-headless", "opencv-python"),
+                       ("tensorflow-cpu", "tensorflow"))
+
+
+def installed_version(names: str | tuple[str, ...]) -> str | None:
+    for name in (names,) if isinstance(names, str) else names:
+        try:
+            return f"{name} {importlib.metadata.version(name)}"
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def reference_settings(opt, wanted: list[str]) -> dict:
-    """Everything a face's Reference depends on besides its image file: the ReferenceCache key.
-    (Module versions where a distribution name varies by build: dlib/dlib-bin, opencv-*,
-    tensorflow/-cpu.)"""
-    import dlib
+    """Everything a face's Reference depends on besides its image file: the ReferenceCache key."""
     settings = {"dataset": opt.dataset, "hr_resize": opt.hr_resize,
                 "degradation": opt.degradation, "y_channel": opt.y_channel, "metrics": wanted,
-                "versions": {**{d: importlib.metadata.version(d) for d in CACHE_DISTRIBUTIONS},
-                             "dlib": dlib.__version__, "cv2": cv2.__version__,
-                             "tensorflow": tf.__version__}}
+                "versions": [installed_version(d) for d in CACHE_DISTRIBUTIONS]}
     if "dist_network" in wanted:
         settings["facenet"] = file_digest(identity.default_graph_path())
     if "lpips" in wanted:
@@ -417,8 +425,9 @@ def scoring_settings(opt, prefix: str) -> dict:
     """What every row of one metrics.csv shares, by option name (--resume checks them); the
     weights by the digest of their index, which holds the checksums of their data."""
     return {"model": opt.model, "weight_path": f"index sha1 {file_digest(prefix + '.index')}",
-            "dataset": opt.dataset, "hr_resize": opt.hr_resize, "degradation": opt.degradation,
-            "y_channel": opt.y_channel, "input": opt.input}
+            "precision": opt.precision, "dataset": opt.dataset, "hr_resize": opt.hr_resize,
+            "degradation": opt.degradation, "y_channel": opt.y_channel, "input": opt.input,
+            "lpips_weights": opt.lpips_weights and f"sha1 {file_digest(opt.lpips_weights)}"}
 
 
 def open_cache(opt, wanted: list[str]) -> evaluation.ReferenceCache:

@@ -270,6 +270,11 @@ class Trainer:
             self.saver.recover_last_checkpoints(kept)
         if not resume:
             return 0
+        # the best PSNR reaches the graph only with a full save; G_weight.json is written at
+        # the validation itself (the resume's folder: every worker reads the same one)
+        kept = checkpoints.kept_psnr(os.path.dirname(resume))
+        if kept > float(self.sess.run(self.g.best_psnr)):
+            self.sess.run(self.set_best, {self.best_ph: kept})
         self.saved_step = int(self.sess.run(self.g.global_step))
         print(f"resumed from {resume}")
         self.write_log(f"resumed from iteration {self.saved_step} ({os.path.basename(resume)})")
@@ -315,13 +320,14 @@ class Trainer:
                                 step)
         self.scalars(step, {"val/psnr": value})
         self.write_grid(step, sr[:4])
-        best = max(float(self.sess.run(self.g.best_psnr)), checkpoints.kept_psnr(self.run_dir))
+        best = float(self.sess.run(self.g.best_psnr))
         if value > best:
             self.ensure_finite(step)
             self.sess.run(self.set_best, {self.best_ph: value})
+            # the record first: a kill between the two can skip a better G, never keep a worse
+            checkpoints.write_kept(self.run_dir, step, value)
             checkpoints.replace_checkpoint(self.g_saver, self.sess,
                                            os.path.join(self.run_dir, checkpoints.G_WEIGHT))
-            checkpoints.write_kept(self.run_dir, step, value)
         self.write_log(f"val step {step}: psnr {value:.3f} dB (best {max(value, best):.3f})")
         return value
 

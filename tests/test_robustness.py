@@ -308,23 +308,25 @@ def test_a_cut_g_weight_move_is_finished(base_run, dataset, tmp_path):
 def test_a_validation_lost_in_a_kill_never_lets_a_worse_g_replace_g_weight(base_run, dataset,
                                                                            tmp_path,
                                                                            monkeypatch):
-    """G_weight.json records the validation G_weight.ckpt holds. A resume whose graph lost the
-    best PSNR (killed before the next model.ckpt) compares against it: a validation at 50 dB
-    leaves a G_weight.ckpt kept at 99 dB alone, and replaces one kept at 40 dB."""
-    run = copy_of(base_run, tmp_path)
-    kept = json.loads((run / checkpoints.KEPT).read_text())
-    log = (run / "loss_log.txt").read_text()
+    """G_weight.json records the validation G_weight.ckpt holds. A resume whose full
+    checkpoint predates it (the kill came before the next model.ckpt) takes its PSNR as the
+    best: a validation at 50 dB leaves a G_weight.ckpt kept at 99 dB alone, and replaces one
+    kept at 40 dB."""
+    kept = json.loads((base_run / checkpoints.KEPT).read_text())
+    log = (base_run / "loss_log.txt").read_text()
     assert f"val step {kept['iteration']}: psnr {kept['val_psnr']:.3f} dB" in log
     monkeypatch.setattr(train, "psnr", lambda sr, hr: 50.0)   # beats the graph's best (~12 dB)
-
-    def g_weight() -> dict:
-        return {p.name: p.read_bytes() for p in run.glob(checkpoints.G_WEIGHT + ".*")}
-    for niter, kept_db, replaced in ((6, 99.0, False), (8, 40.0, True)):
+    for kept_db, replaced in ((99.0, False), (40.0, True)):
+        case = tmp_path / f"kept_{kept_db:g}"
+        case.mkdir()
+        run = copy_of(base_run, case)
         (run / checkpoints.KEPT).write_text(json.dumps({"iteration": 5, "val_psnr": kept_db}))
-        before = g_weight()
-        resume(dataset, tmp_path, niter, "--val_freq", "2")
-        assert (g_weight() != before) == replaced, niter
-        after = json.loads((run / checkpoints.KEPT).read_text())
-        assert after == ({"iteration": niter, "val_psnr": 50.0} if replaced else
-                         {"iteration": 5, "val_psnr": kept_db})
-    assert "val step 6: psnr 50.000 dB (best 99.000)" in (run / "loss_log.txt").read_text()
+        before = {p.name: p.read_bytes() for p in run.glob(checkpoints.G_WEIGHT + ".*")}
+        resume(dataset, case, 6, "--val_freq", "2")
+        after = {p.name: p.read_bytes() for p in run.glob(checkpoints.G_WEIGHT + ".*")}
+        assert (after != before) == replaced, kept_db
+        assert json.loads((run / checkpoints.KEPT).read_text()) == (
+            {"iteration": 6, "val_psnr": 50.0} if replaced else
+            {"iteration": 5, "val_psnr": kept_db})
+        best = 50.0 if replaced else kept_db
+        assert f"val step 6: psnr 50.000 dB (best {best:.3f})" in (run / "loss_log.txt").read_text()
