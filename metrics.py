@@ -98,16 +98,17 @@ def vif(sr: np.ndarray, hr: np.ndarray, sigma_nsq: float = 2.0, eps: float = 1e-
 
 @functools.lru_cache(maxsize=1)
 def face_models() -> SimpleNamespace:
-    """The dlib models face_recognition uses for its HOG face_locations and face_encodings,
-    loaded from face_recognition_models' files. Importing face_recognition would also load its
-    68-point and CNN models (1 s and 100 MB in every metric worker) and turn on PIL's global
-    LOAD_TRUNCATED_IMAGES, which would let data.read_image accept truncated files."""
+    """The dlib models face_recognition uses for its HOG face_locations and face_encodings.
+    Importing face_recognition would also load its 68-point and CNN models (1 s and 100 MB in
+    every metric worker) and turn on PIL's global LOAD_TRUNCATED_IMAGES, which would let
+    data.read_image accept truncated files."""
     import dlib
-    import face_recognition_models as files
+    import face_recognition_models
+    import faces
     return SimpleNamespace(
-        detector=dlib.get_frontal_face_detector(), rectangle=dlib.rectangle,
-        pose_5_point=dlib.shape_predictor(files.pose_predictor_five_point_model_location()),
-        encoder=dlib.face_recognition_model_v1(files.face_recognition_model_location()))
+        detector=faces.hog_detector(), rectangle=dlib.rectangle,
+        pose_5_point=faces.landmark_predictor(5),
+        encoder=dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location()))
 
 
 def face_box(hr: np.ndarray, upsample: int = FACE_UPSAMPLE) -> Box | None:

@@ -52,6 +52,7 @@ import numpy as np
 from tqdm import tqdm
 
 import data
+import faces
 
 CLASSES = ("jawline", "left_brow", "right_brow", "left_eye", "right_eye", "nose", "upper_lip",
            "inner_mouth", "lower_lip", "left_ear", "right_ear")
@@ -82,22 +83,12 @@ MASK_PARTS = {"skin": "jawline", "l_brow": "left_brow", "r_brow": "right_brow",
               "r_ear": "right_ear"}
 
 
-@functools.lru_cache(maxsize=1)
-def _dlib():
-    """dlib's HOG face detector and the 68-point predictor shipped by face_recognition_models."""
-    import dlib
-    import face_recognition_models
-    return (dlib.get_frontal_face_detector(),
-            dlib.shape_predictor(face_recognition_models.pose_predictor_model_location()))
-
-
 def landmarks(img: np.ndarray) -> np.ndarray | None:
     """The 68 (x, y) points (68,2) of the largest HOG face on RGB uint8 `img`; None if none."""
-    detector, predictor = _dlib()
-    faces = detector(img, FACE_UPSAMPLE)
-    if not faces:
+    found = faces.hog_detector()(img, FACE_UPSAMPLE)
+    if not found:
         return None
-    shape = predictor(img, max(faces, key=lambda r: r.area()))
+    shape = faces.landmark_predictor(68)(img, max(found, key=lambda r: r.area()))
     return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
 
 
