@@ -85,13 +85,13 @@ class TrainOptions(BaseOptions):
                             help="beta of Eq 3.10: weight of L_vgg (set for FaceNet features; "
                                  "retune it with --vgg19_weights)")
         parser.add_argument("--vgg19_weights", default=None,
-                            help="VGG19 .npz for L_vgg (layout in perceptual.py); default: "
+                            help="VGG19 .npz for L_vgg (layout in networks/perceptual.py); default: "
                                  "FaceNet feature maps")
         parser.add_argument("--parsing_cache", default=None,
                             help="folder caching the parsing ground truth (default: "
                                  "checkpoint_path/save_path/parsing); share it between runs")
         parser.add_argument("--parsing_masks", default=None,
-                            help="CelebAMask-HQ-style mask folder (layout in parsing.py) to use "
+                            help="CelebAMask-HQ-style mask folder (layout in photos/parsing.py) to use "
                                  "instead of dlib landmarks")
         # augmentation
         parser.add_argument("--rotations", type=int_list, default=[90, 270],

@@ -1,7 +1,7 @@
 """export.py: every format of the shipped model, of the authors'-layout fixture and of the other
 generators, reloaded by a client that imports none of this repository's code
 (tests/export_client.py: tf.saved_model.load, import_graph_def, onnxruntime) and compared on
-real lfw128/val faces with test.py's own SR; bad input; README's client example; runtimes.py."""
+real lfw128/val faces with test.py's own SR; bad input; README's client example; tools/runtimes.py."""
 from __future__ import annotations
 
 import json
@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 import checkpoints
+from evaluation import metrics
 import export
-import generators
-import metrics
+from networks import generators
 import test as test_script
 from conftest import OFFICIAL, ROOT
 from options.test_options import TestOptions
@@ -245,10 +245,10 @@ def test_readme_client_example(shipped_float, shipped_reference, val_lr, tmp_pat
 
 
 def test_runtimes_script_names_cpu_and_agrees():
-    """runtimes.py end to end, one short round: its table names the CPU and every fp32
+    """tools/runtimes.py end to end, one short round: its table names the CPU and every fp32
     runtime's SR agrees with TF Session's (speeds are printed, never asserted)."""
-    import runtimes
-    done = subprocess.run([sys.executable, "runtimes.py", "--rounds", "1", "--calls_b1", "1"],
+    from tools import runtimes
+    done = subprocess.run([sys.executable, "tools/runtimes.py", "--rounds", "1", "--calls_b1", "1"],
                           cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()

@@ -8,7 +8,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 import data
-import lpips_tf
+from networks import lpips_tf
 import test as test_script
 from conftest import copy_faces
 

@@ -5,7 +5,7 @@ import numpy as np
 
 import checkpoints
 import data
-import metrics
+from evaluation import metrics
 import model
 from conftest import ROOT
 from tf1 import tf

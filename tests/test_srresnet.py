@@ -4,7 +4,7 @@ train.py then test.py on real faces."""
 import numpy as np
 
 import model
-import srresnet
+from networks import srresnet
 import test as test_script
 from conftest import two_step_run
 from tf1 import tf
