@@ -21,6 +21,12 @@ OFFICIAL = SHARED / "fixtures" / "official_eipnet"
 from tf1 import tf  # noqa: E402
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "cpu_numbers: numbers that depend on the CPU's instruction set (oneDNN, "
+        "OpenCV, NumPy, OpenBLAS kernels); .ci/run reruns them under tools/avx2_caps.py")
+
+
 def identity_of(path) -> str:
     return os.path.basename(str(path)).rsplit("_", 1)[0]
 

@@ -9,6 +9,8 @@ from PIL import Image
 
 import data
 
+pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run
+
 
 def test_degrade_is_progressive_bilinear(val_faces):
     chain = data.degrade(val_faces[0])

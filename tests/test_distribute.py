@@ -54,6 +54,7 @@ def one_step(opt, batch: data.Example, cluster: distribute.Cluster | None) -> di
     return {"losses": terms, "variables": values}
 
 
+@pytest.mark.cpu_numbers
 def test_mirrored_step_equals_the_single_device_step(train_paths):
     """Global batch 4 on 2 CPU replicas of 2 faces each updates G and its Adam moments as
     the single-device step on the 4 faces. The Adam moments hold the gradients, which Adam's
@@ -74,9 +75,18 @@ def test_mirrored_step_equals_the_single_device_step(train_paths):
     assert "generator/Conv1/w/Adam_1" in variables
     for name, value in variables.items():
         scale = np.abs(value).max()
+        # Adam's first step moves a weight by lr g / (|g| + eps): where |g| is within 100 eps of
+        # 0 that move follows the rounding of g, which the replicas' split sum and the CPU's
+        # kernels change (under ONEDNN_MAX_CPU_ISA=AVX2, 1 of 2.4M Step2_1/w weights moved by
+        # 0.12 lr against the single device); there a weight agrees to within the step, lr
+        value = np.asarray(value)
+        moment = np.asarray(variables.get(f"{name}/Adam", np.full(value.shape, np.inf)))
+        tiny = np.abs(moment) / (1 - 0.9) < 100 * 1e-8
         for copy in (name, f"{name}@0", f"{name}@1"):
-            np.testing.assert_allclose(mirrored["variables"][copy], value, rtol=1e-3,
+            got = np.asarray(mirrored["variables"][copy])
+            np.testing.assert_allclose(got[~tiny], value[~tiny], rtol=1e-3,
                                        atol=1e-4 * scale + 1e-12, err_msg=copy)
+            assert np.all(np.abs(got[tiny] - value[tiny]) <= opt.learning_rate), copy
     # the replicas hold the same weights, bit for bit
     for name in variables:
         np.testing.assert_array_equal(mirrored["variables"][f"{name}@0"],

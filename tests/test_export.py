@@ -24,6 +24,8 @@ from conftest import OFFICIAL, ROOT
 from options.test_options import TestOptions
 from tf1 import cpu_info, tf
 
+pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run
+
 SHIPPED = ROOT / "checkpoint" / "eipnet_lfw128"
 CLIENT = Path(__file__).with_name("export_client.py")
 FORMATS = list(export.FILES)
@@ -263,3 +265,12 @@ def test_runtimes_script_names_cpu_and_agrees():
         assert float(diff) < 1e-3, (name, diff)
     assert rows[runtimes.REFERENCE][2] == "1.00x"
     assert any("faster than TF Session at both batch sizes" in line for line in lines)
+
+
+def test_runtimes_names_a_runtime_that_does_not_load(tmp_path):
+    """A runtime whose process dies while loading (here: no model.onnx in the export folder;
+    OpenVINO's bf16 under ONEDNN_MAX_CPU_ISA=AVX2 died so) stops runtimes.py with its name;
+    before, the parent waited on the pipe for ever."""
+    import runtimes
+    with pytest.raises(RuntimeError, match="ONNX Runtime \\(CPU\\) did not load"):
+        runtimes.start(["ONNX Runtime (CPU)"], str(tmp_path), [])

@@ -18,6 +18,8 @@ from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from tf1 import session_config, tf
 
+pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run
+
 PARAMS = 8_082_462        # trainable, at the default widths (32-128 channels)
 GMACS = 4.618             # convolutions of one 16 -> 128 image
 TINY = {128: 4, 64: 4, 32: 8, 16: 8}

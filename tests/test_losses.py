@@ -12,6 +12,8 @@ from networks.identity import IdentityNet, embed
 from options.test_options import TestOptions
 from tf1 import tf
 
+pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run
+
 
 @pytest.fixture(scope="module")
 def pair(val_paths):

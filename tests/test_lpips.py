@@ -12,6 +12,8 @@ from networks import lpips_tf
 import test as test_script
 from conftest import copy_faces
 
+pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run
+
 WIDTHS = (8, 12, 10, 6, 6)   # small AlexNet: the channel counts come from the file
 
 

@@ -16,6 +16,8 @@ import model
 from conftest import LFW, face_recognition_api, identity_of
 from options.test_options import TestOptions
 
+pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run
+
 # six people, one photo each; Jon_Stewart_0001 is one of the two val faces HOG misses
 PEOPLE = ["Abraham_Foxman_0001", "Aby_Har-Even_0001", "Ahmad_Masood_0001",
           "Albert_Brooks_0001", "Alec_Baldwin_0001", "Alex_Popov_0001"]

@@ -7,6 +7,8 @@ import model
 from conftest import OFFICIAL
 from tf1 import tf
 
+pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run
+
 
 def test_generator_shapes_params_and_macs(graph):
     lr = tf.placeholder(tf.float32, [1, 16, 16, 3])

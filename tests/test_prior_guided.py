@@ -24,6 +24,8 @@ from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from tf1 import session_config, tf
 
+pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run
+
 # generator, trainable: the design before the thesis was read had 3,017,105; SRResNet's residual
 # block adds 2 BN layers x (gamma, beta) x 64 channels in each of the prior branch's 3 blocks and
 # the fusing module's 1

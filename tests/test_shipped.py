@@ -2,6 +2,7 @@
 val faces it never saw (a guard, not the benchmark; README quotes the full val numbers)."""
 import cv2
 import numpy as np
+import pytest
 
 import checkpoints
 import data
@@ -9,6 +10,8 @@ from evaluation import metrics
 import model
 from conftest import ROOT
 from tf1 import tf
+
+pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run
 
 SHIPPED = ROOT / "checkpoint" / "eipnet_lfw128"
 

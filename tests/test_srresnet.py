@@ -2,12 +2,15 @@
 parameter count against one computed here from SRGAN's Fig. 4, batch norm, and a run of
 train.py then test.py on real faces."""
 import numpy as np
+import pytest
 
 import model
 from networks import srresnet
 import test as test_script
 from conftest import two_step_run
 from tf1 import tf
+
+pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run
 
 
 def conv_params(k: int, c_in: int, c_out: int) -> int:

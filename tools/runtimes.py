@@ -114,9 +114,12 @@ def start(names: list[str], export_dir: str, opt_args: list[str]) -> dict:
         proc = ctx.Process(target=serve, args=(name, export_dir, opt_args, theirs), daemon=True)
         proc.start()
         workers[name] = (proc, mine)
+        theirs.close()   # the child's end lives on in the child only: its death ends recv()
     for name, (_, conn) in workers.items():
-        if conn.recv() != "ready":
-            raise RuntimeError(f"{name} did not load")
+        try:
+            conn.recv()
+        except EOFError:
+            raise RuntimeError(f"{name} did not load (its traceback is above)") from None
     return workers
 
 
@@ -187,10 +190,11 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--calls_b1", type=int, default=4, help="batch-1 calls per turn")
     args = parser.parse_args(argv)
     import export
-    from tf1 import has_bf16
+    from tf1 import usable_precision
+    bf16 = usable_precision("bf16") == "bf16"   # not where oneDNN is off or capped below bf16
     faces = real_faces(args.data, max(BATCHES))
     opt_args = ["--model", args.model, "--weight_path", args.weight_path]
-    rows = {**RUNTIMES, **(BF16_RUNTIMES if has_bf16() else {})}
+    rows = {**RUNTIMES, **(BF16_RUNTIMES if bf16 else {})}
     with tempfile.TemporaryDirectory() as export_dir:
         export.main(opt_args + ["--format", "savedmodel,onnx", "--output", export_dir])
         workers = start(list(rows), export_dir, opt_args)
@@ -201,7 +205,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     note = (f"median over {args.rounds} round(s) of {args.calls_b1} batch-1 call(s) and 1 "
             f"batch-16 call per runtime, runtimes taking turns")
     lines = [machine_line(args, note), "", *table(per_call, sr), "", verdict(per_call),
-             *([bf16_line(per_call)] if has_bf16() else [])]
+             *([bf16_line(per_call)] if bf16 else [])]
     print("\n".join(lines))
     return lines
 
