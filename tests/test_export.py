@@ -271,6 +271,6 @@ def test_runtimes_names_a_runtime_that_does_not_load(tmp_path):
     """A runtime whose process dies while loading (here: no model.onnx in the export folder;
     OpenVINO's bf16 under ONEDNN_MAX_CPU_ISA=AVX2 died so) stops runtimes.py with its name;
     before, the parent waited on the pipe for ever."""
-    import runtimes
+    from tools import runtimes
     with pytest.raises(RuntimeError, match="ONNX Runtime \\(CPU\\) did not load"):
         runtimes.start(["ONNX Runtime (CPU)"], str(tmp_path), [])

@@ -134,7 +134,7 @@ def test_every_found_face_is_enhanced_inside_its_box(enhanced):
     quarter. `python tools/cpu_spread.py` finds boxes, landmarks and paste boxes identical under
     every AVX2 cap and with oneDNN off; the tightest face keeps 2.2 px (0.035 face widths)
     inside the bound, so no CPU allowance is added."""
-    import faces
+    from photos import faces
     _, out, _ = enhanced
     pasted = 0
     for name, boxes in annotated().items():
