@@ -70,7 +70,7 @@ def check_options(opt) -> None:
         raise ValueError("--strategy multi_worker needs TF_CONFIG naming the cluster and this "
                          "task, e.g. '{\"cluster\": {\"worker\": [\"host1:2222\", "
                          "\"host2:2222\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}' "
-                         "(README, \"Many GPUs, many hosts\")")
+                         "(docs/training.md, \"Many GPUs, many hosts\")")
     parts = {"none": 1, "mirrored": gpu_count(opt) or opt.cpu_devices,
              "multi_worker": task().workers}[opt.strategy]
     if opt.batchSize % parts:

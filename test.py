@@ -100,7 +100,7 @@ def wanted_metrics(opt) -> list[str]:
                          f"{sorted(set(METRIC_GROUP.values()))}")
     groups = set(opt.metrics) | ({"lpips"} if opt.lpips_weights else set())
     if "lpips" in groups and not opt.lpips_weights:
-        raise ValueError("--metrics lpips needs --lpips_weights FILE (README, \"LPIPS\")")
+        raise ValueError("--metrics lpips needs --lpips_weights FILE (docs/evaluation.md, \"LPIPS\")")
     if opt.input == "lr":
         return []
     if opt.lpips_weights:

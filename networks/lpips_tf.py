@@ -1,7 +1,7 @@
 """LPIPS (Zhang et al., CVPR 2018; the thesis's Section 4.3.3 and Table 4.1) with the AlexNet
 backbone (LPIPS v0.1's default) in TensorFlow, from a weights file the user supplies.
 
-No weights ship with this project and none are downloaded (README, "LPIPS"). The file
+No weights ship with this project and none are downloaded (docs/evaluation.md, "LPIPS"). The file
 (test.py --lpips_weights) is a NumPy .npz of named float32 arrays, independent of any framework:
 
     conv1_W .. conv5_W   AlexNet's kernels, (k,k,in,out) HWIO as TensorFlow's conv2d, RGB input

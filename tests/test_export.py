@@ -1,7 +1,7 @@
 """export.py: every format of the shipped model, of the authors'-layout fixture and of the other
 generators, reloaded by a client that imports none of this repository's code
 (tests/export_client.py: tf.saved_model.load, import_graph_def, onnxruntime) and compared on
-real lfw128/val faces with test.py's own SR; bad input; README's client example; tools/runtimes.py."""
+real lfw128/val faces with test.py's own SR; bad input; docs/deploy.md's client example; tools/runtimes.py."""
 from __future__ import annotations
 
 import json
@@ -223,8 +223,8 @@ def test_bad_input_one_line_message(case, message, tmp_path):
 
 
 def readme_client() -> str:
-    """The Python block of README's "Deploy" section that loads the SavedModel."""
-    deploy = (ROOT / "README.md").read_text().split("\n## Deploy", 1)[1].split("\n## ", 1)[0]
+    """The Python block of docs/deploy.md that loads the SavedModel."""
+    deploy = (ROOT / "docs" / "deploy.md").read_text()
     (code,) = [c for c in re.findall(r"```python\n(.*?)```", deploy, re.S)
                if "tf.saved_model.load" in c]
     return code

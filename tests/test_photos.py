@@ -70,7 +70,7 @@ def recall(detector, degrade) -> int:
 
 def test_detection_recall_native_and_degraded(detector):
     """At least 16/18 annotated faces at IoU >= 0.3 on the native photos; at least 15/18 on the
-    4x-downscaled ones (README table: 17 and 17)."""
+    4x-downscaled ones (docs/photos.md table: 17 and 17)."""
     assert recall(detector, degrade=False) >= 16
     assert recall(detector, degrade=True) >= 15
 

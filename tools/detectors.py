@@ -1,5 +1,5 @@
 """Measure face detectors on annotated photos, native and degraded, to choose the one that
-faces.py uses (README "Whole photographs").
+faces.py uses (docs/photos.md).
 
     python tools/detectors.py --photos ../shared/data/photos
 

@@ -1,4 +1,4 @@
-"""Real-photo quality check of enhance.py (README "Whole photographs"): downscale each annotated
+"""Real-photo quality check of enhance.py (docs/photos.md): downscale each annotated
 photo by --factor (area), enhance it back by the same factor, and score every annotated face box
 against the original photo, beside a plain bicubic upscale.
 
