@@ -8,7 +8,6 @@ import re
 import signal
 from contextlib import contextmanager
 
-import prior_guided
 from tf1 import tf
 
 G_WEIGHT = "G_weight.ckpt"   # generator-only release checkpoint, the authors' file name
@@ -19,6 +18,7 @@ FULL_INDEX = re.compile(re.escape(FULL_PREFIX) + r"-(\d+)\.index")
 # what marks a folder as holding a run, so that a new run never writes over it
 RUN_FILE = re.compile(re.escape(FULL_PREFIX) + r"-\d+\.|" + re.escape(G_WEIGHT) +
                       r"|opt\.txt$|checkpoint$")
+DESIGN = "design"   # collection and variable name of a generator's recorded design string
 
 
 def resolve(path: str) -> str:
@@ -47,21 +47,13 @@ def tail_of(shapes: dict[str, list[int]]) -> str:
     return "released" if shapes["generator/RGB/w"][0] == 1 else "paper"
 
 
-def design_of(prefix: str) -> prior_guided.Design | None:
-    """The prior-guided Design saved in the checkpoint at `prefix`; None if it has none."""
-    name = f"generator/{prior_guided.DESIGN}"
-    if name not in variable_shapes(prefix):
-        return None
-    return prior_guided.Design.parse(tf.train.load_variable(prefix, name).decode())
-
-
 def generator_variables(design: bool = True) -> list[tf.Variable]:
     """The generator's weights, its batch-norm moving averages (JEANet, SRResNet, the
     prior-guided residual blocks) and, with `design`, the prior-guided generator/design; no
     optimiser slots. A fine-tuning start leaves the design out: the new run's options wrote
     its own."""
     moving = tf.get_collection(tf.GraphKeys.MOVING_AVERAGE_VARIABLES, "generator")
-    extra = tf.get_collection(prior_guided.DESIGN, "generator") if design else []
+    extra = tf.get_collection(DESIGN, "generator") if design else []
     return tf.trainable_variables("generator") + moving + extra
 
 

@@ -22,7 +22,6 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from options.base_options import int_list
 from tf1 import has_gpu, session_config, tf
 
 STRATEGIES = ("none", "mirrored", "multi_worker")
@@ -71,7 +70,7 @@ def check_options(opt) -> None:
         raise ValueError("--strategy multi_worker needs TF_CONFIG naming the cluster and this "
                          "task, e.g. '{\"cluster\": {\"worker\": [\"host1:2222\", "
                          "\"host2:2222\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}' "
-                         "(README, \"Many GPUs, many hosts\")")
+                         "(docs/training.md, \"Many GPUs, many hosts\")")
     parts = {"none": 1, "mirrored": gpu_count(opt) or opt.cpu_devices,
              "multi_worker": task().workers}[opt.strategy]
     if opt.batchSize % parts:
@@ -87,7 +86,7 @@ def check_options(opt) -> None:
 
 def gpu_count(opt) -> int:
     """The GPUs of --gpu_ids, 0 without a visible GPU."""
-    return len(int_list(opt.gpu_ids)) if has_gpu() else 0
+    return sum(1 for t in opt.gpu_ids.split(",") if t.strip()) if has_gpu() else 0
 
 
 def writes_run_dir(opt) -> bool:

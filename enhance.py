@@ -24,9 +24,9 @@ from tqdm import tqdm
 
 import checkpoints
 import data
-import faces
-import metrics
+from evaluation import metrics
 from options.enhance_options import EnhanceOptions
+from photos import faces
 from test import Generator
 
 

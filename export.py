@@ -27,9 +27,9 @@ from typing import NamedTuple
 
 import checkpoints
 import data
-import generators
-import test
+from networks import generators
 from options.export_options import FORMATS, ExportOptions
+import test
 from tf1 import tf
 
 INPUT, OUTPUT = "lr", "sr"

@@ -1,5 +1,5 @@
 """Prepare a personal training set from ordinary photographs: detect and align every face with
-the template of the training crops (faces.py), and write a 128x128 crop where the face is large
+the template of the training crops (photos/faces.py), and write a 128x128 crop where the face is large
 enough in its photo to be a real HR face.
 
     python prepare_data.py --input RAW_DIR --output datasets/my_faces [--min_size 128]
@@ -20,7 +20,7 @@ import sys
 from PIL import Image
 
 import data
-import faces
+from photos import faces
 
 MANIFEST = "manifest.csv"
 COLUMNS = ["source", "face", "crop", "left", "top", "right", "bottom",

@@ -30,13 +30,9 @@ from tqdm import tqdm
 
 import checkpoints
 import data
-import evaluation
-import generators
-import identity
-import lpips_tf
-import metrics
-import perceptual
-from evaluation import METHODS, Reference, Sample, needs_box
+from evaluation import metrics, scoring
+from evaluation.scoring import METHODS, Reference, Sample, needs_box
+from networks import generators, identity, lpips_tf, perceptual, prior_guided
 from options.test_options import TestOptions
 from tf1 import session_config, tf
 
@@ -104,7 +100,7 @@ def wanted_metrics(opt) -> list[str]:
                          f"{sorted(set(METRIC_GROUP.values()))}")
     groups = set(opt.metrics) | ({"lpips"} if opt.lpips_weights else set())
     if "lpips" in groups and not opt.lpips_weights:
-        raise ValueError("--metrics lpips needs --lpips_weights FILE (README, \"LPIPS\")")
+        raise ValueError("--metrics lpips needs --lpips_weights FILE (docs/evaluation.md, \"LPIPS\")")
     if opt.input == "lr":
         return []
     if opt.lpips_weights:
@@ -212,7 +208,7 @@ def network_rows(facenet: metrics.FaceNet | None, samples: list[Sample], outputs
 
 
 def face_tasks(samples: list[Sample], gen: Generator, wanted: list[str], opt, out_dir: str,
-               cache: evaluation.ReferenceCache) -> tuple[list[evaluation.FaceTask], dict]:
+               cache: scoring.ReferenceCache) -> tuple[list[scoring.FaceTask], dict]:
     """SR of a batch and a metric-worker task per face, with the face's cached Reference if
     there is one (then only SR is scored); also the methods' outputs {method: [uint8 image]}."""
     rgb, extras = gen(np.stack([s.lr for s in samples]))
@@ -220,7 +216,7 @@ def face_tasks(samples: list[Sample], gen: Generator, wanted: list[str], opt, ou
     outputs = {"sr": [metrics.to_uint8(x) for x in rgb],
                "bicubic": [bicubic(s.lr) for s in samples]}
     cached = cache.get([s.digest for s in samples if s.hr is not None and wanted])
-    tasks = [evaluation.FaceTask(s, {m: outputs[m][i] for m in METHODS},
+    tasks = [scoring.FaceTask(s, {m: outputs[m][i] for m in METHODS},
                                  {tag: x[i] for tag, x in extras.items()}, wanted, opt.y_channel,
                                  out_dir, not opt.no_figures, method_names(opt.model),
                                  cached.get(s.digest))
@@ -228,9 +224,9 @@ def face_tasks(samples: list[Sample], gen: Generator, wanted: list[str], opt, ou
     return tasks, outputs
 
 
-def evaluate(opt, gen: Generator, pool: evaluation.FacePool, paths: list[str],
+def evaluate(opt, gen: Generator, pool: scoring.FacePool, paths: list[str],
              wanted: list[str], out_dir: str, facenet: metrics.FaceNet | None,
-             log: evaluation.CsvLog, cache: evaluation.ReferenceCache) -> list[str]:
+             log: scoring.CsvLog, cache: scoring.ReferenceCache) -> list[str]:
     """The generator batch by batch here; each face's CPU metrics and images in --workers
     processes, which start on a batch while FaceNet (and LPIPS) run on it here. Rows go to
     metrics.csv in file order as they are done, and the References of faces not yet in the
@@ -250,7 +246,7 @@ def evaluate(opt, gen: Generator, pool: evaluation.FacePool, paths: list[str],
                 log.write(row)
                 if row["file"] in to_cache:
                     digest, vector = to_cache.pop(row["file"])
-                    cache.put(digest, evaluation.reference_of(row, scored.hr_code, vector))
+                    cache.put(digest, scoring.reference_of(row, scored.hr_code, vector))
                 bar.update(1)
             cache.commit()
         for batch in data.iterate_batches(todo, opt.batchSize):
@@ -430,9 +426,9 @@ def scoring_settings(opt, prefix: str) -> dict:
             "lpips_weights": opt.lpips_weights and f"sha1 {file_digest(opt.lpips_weights)}"}
 
 
-def open_cache(opt, wanted: list[str]) -> evaluation.ReferenceCache:
+def open_cache(opt, wanted: list[str]) -> scoring.ReferenceCache:
     path = None if opt.eval_cache.lower() == "none" or not wanted else opt.eval_cache
-    return evaluation.ReferenceCache(path, reference_settings(opt, wanted) if path else {})
+    return scoring.ReferenceCache(path, reference_settings(opt, wanted) if path else {})
 
 
 def output_folder(opt) -> str:
@@ -454,13 +450,13 @@ def main(argv: list[str] | None = None) -> dict:
         prefix = checkpoints.intact(checkpoints.resolve(opt.weight_path))
         paths = data.list_images(opt.test_path)
         out_dir = output_folder(opt)
-        log = evaluation.CsvLog(os.path.join(out_dir, "metrics.csv"), columns(wanted),
+        log = scoring.CsvLog(os.path.join(out_dir, "metrics.csv"), columns(wanted),
                                 opt.resume, scoring_settings(opt, prefix))
     except (FileNotFoundError, data.DataError, ValueError) as err:
         sys.exit(f"error: {err}")
     # the workers start (importing the metric libraries, loading their models) while the
     # generator and FaceNet load here
-    with evaluation.FacePool(opt.workers, 2 * opt.batchSize, wanted) as pool:
+    with scoring.FacePool(opt.workers, 2 * opt.batchSize, wanted) as pool:
         try:
             gen = Generator(opt, prefix)
         except ValueError as err:
@@ -473,13 +469,13 @@ def main(argv: list[str] | None = None) -> dict:
     cache.close()
     if facenet:
         facenet.close()
-    rows = evaluation.read_rows(log.path)   # the summary of a resumed run is that of one run
+    rows = scoring.read_rows(log.path)   # the summary of a resumed run is that of one run
     if not rows:
         gen.close()
         sys.exit(f"error: no readable image in {opt.test_path!r} (see the messages above); "
                  f"put face images there or point --test_path at another folder")
     summary = summarize(rows, skipped, wanted, opt, measure_complexity(opt, gen))
-    design = checkpoints.design_of(prefix)   # the prior-guided models record L_vgg's features
+    design = prior_guided.design_of(prefix)   # the prior-guided models record L_vgg's features
     summary["l_vgg"] = design.l_vgg if design else None
     gen.close()
     print(write_summary(summary, out_dir))

@@ -11,7 +11,7 @@ from functools import lru_cache
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX512_VNNI/BF16 or AMX.
 # On AVX2-only CPUs its fallback (Eigen) ran the generator at 64% of the GEMM rate against
-# oneDNN's 89% (benchmark.py, README "Benchmark") and has no gradient for dilated convs.
+# oneDNN's 89% (tools/benchmark.py, docs/benchmark.md) and has no gradient for dilated convs.
 # A user's own TF_ENABLE_ONEDNN_OPTS wins.
 if platform.machine().lower() in ("x86_64", "amd64"):
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

@@ -6,7 +6,7 @@ thesis's prior-guided network (--model prior_guided, prior_guided_gan; with its 
 Writes to checkpoint/NAME/: opt.txt, loss_log.txt, TensorBoard events (logs/), sample grids
 (samples/), full checkpoints for --continue_train (model.ckpt-STEP) and the generator-only
 G_weight.ckpt (best validation PSNR so far, the authors' release layout). The prior-guided
-models also cache their parsing ground truth (parsing.py) in --parsing_cache, by default
+models also cache their parsing ground truth (photos/parsing.py) in --parsing_cache, by default
 checkpoint/NAME/parsing/.
 """
 from __future__ import annotations
@@ -24,14 +24,13 @@ from tqdm import tqdm
 import checkpoints
 import data
 import distribute
-import generators
+from evaluation.metrics import psnr
 import losses
 import model
-import parsing
-import perceptual
-from identity import IdentityNet
-from metrics import psnr
+from networks import generators, perceptual
+from networks.identity import IdentityNet
 from options.train_options import TrainOptions
+from photos import parsing
 from tf1 import session_config, tf
 
 

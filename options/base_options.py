@@ -5,7 +5,7 @@ import argparse
 import os
 
 import data
-import generators
+from networks import generators
 from tf1 import usable_precision
 
 

@@ -2,7 +2,7 @@ from .base_options import BaseOptions
 
 # Enhance a face when its 16x16 model input, brought back to the face's native size, is at least
 # this close (PSNR, dB) to the native face: the input then holds the face's detail and the 8x
-# model has something to add. Chosen from quality.py's per-face scores (README "Whole photographs").
+# model has something to add. Chosen from tools/quality.py's per-face scores (docs/photos.md).
 MIN_KEPT_DB = 40.0
 
 

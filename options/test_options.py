@@ -29,8 +29,8 @@ class TestOptions(BaseOptions):
                             default=["psnr", "ssim", "fr", "vif", "tar", "brisque"],
                             help="metrics to compute: psnr,ssim,fr,vif,tar,brisque")
         parser.add_argument("--lpips_weights", default=None,
-                            help="AlexNet LPIPS weights .npz (format in lpips_tf.py); adds the "
-                                 "LPIPS column. None ship: README, \"LPIPS\"")
+                            help="AlexNet LPIPS weights .npz (format in networks/lpips_tf.py); adds the "
+                                 "LPIPS column. None ship: docs/evaluation.md, \"LPIPS\"")
         parser.add_argument("--y_channel", action=argparse.BooleanOptionalAction, default=False,
                             help="PSNR/SSIM on the Y channel of YCbCr (JEANet's Section IV-A "
                                  "protocol, its default)")

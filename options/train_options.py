@@ -6,7 +6,7 @@ from .base_options import BaseOptions, str_list, int_list
 # gamma and beta of Eq 11 (the paper gives none): the authors' code's lambda_edge 0.3 and ad_r
 # 5e-3 weigh L_e and L_ad against an L_rgb and L_lc averaged over the 3 channels; against Eq 8-9's
 # channel sum the same balance is 3x these. alpha (L_id is absent from their code) is ours: 20 at
-# the authors' normalisation (README, "alpha"), so 60 here.
+# the authors' normalisation (docs/faithfulness.md, "alpha"), so 60 here.
 GAMMA, BETA, ALPHA = 0.9, 0.015, 60.0
 
 # beta of the thesis's Eq 3.10 for FaceNet's block35 features: beta L_vgg is then about the
@@ -19,7 +19,7 @@ class TrainOptions(BaseOptions):
     # JEANet's training settings (from its paper) where they differ from EIPNet's: Adam lr 2e-4,
     # L1 + 0.01 x edge loss (Eq 6-8), flips, rotations 90/180/270 and rescaling 1.0-1.3, HR
     # faces resized bicubically (Section IV-B). Its 0.01 weighs losses of [0,1] images, with Eq
-    # 6 read as the mean absolute error and Eq 7's "L2 norm" as the mean squared error (README,
+    # 6 read as the mean absolute error and Eq 7's "L2 norm" as the mean squared error (docs/jeanet.md,
     # "Edge loss per scale"). Here values are 0..255, where the L1 grows by 255 and the squared
     # error by 255^2, so the same balance is 0.01 / 255; Eq 7's 1/r weights have no unit.
     model_defaults = {"jeanet": {"learning_rate": 2e-4, "losses": ["l1", "edge"],
@@ -64,7 +64,7 @@ class TrainOptions(BaseOptions):
                                  "weight of JEANet (Eq 6-8)")
         parser.add_argument("--alpha_id", type=float, default=ALPHA,
                             help="alpha of Eq 11 (L_id), ours (the paper gives none): 20 with "
-                                 "--loss_norm authors, times 3 here; see README")
+                                 "--loss_norm authors, times 3 here; see docs/faithfulness.md")
         parser.add_argument("--ad_r", type=float, default=BETA,
                             help="beta of Eq 11 (L_ad: the authors' 5e-3 times 3 for Eq 8-9's "
                                  "channel sum; pass 5e-3 with --loss_norm authors); gamma of the "
@@ -85,13 +85,13 @@ class TrainOptions(BaseOptions):
                             help="beta of Eq 3.10: weight of L_vgg (set for FaceNet features; "
                                  "retune it with --vgg19_weights)")
         parser.add_argument("--vgg19_weights", default=None,
-                            help="VGG19 .npz for L_vgg (layout in perceptual.py); default: "
+                            help="VGG19 .npz for L_vgg (layout in networks/perceptual.py); default: "
                                  "FaceNet feature maps")
         parser.add_argument("--parsing_cache", default=None,
                             help="folder caching the parsing ground truth (default: "
                                  "checkpoint_path/save_path/parsing); share it between runs")
         parser.add_argument("--parsing_masks", default=None,
-                            help="CelebAMask-HQ-style mask folder (layout in parsing.py) to use "
+                            help="CelebAMask-HQ-style mask folder (layout in photos/parsing.py) to use "
                                  "instead of dlib landmarks")
         # augmentation
         parser.add_argument("--rotations", type=int_list, default=[90, 270],
@@ -116,7 +116,7 @@ class TrainOptions(BaseOptions):
         parser.add_argument("--val_size", type=int, default=64, help="validation images used")
         parser.add_argument("--print_freq", type=int, default=20, help="iterations between log lines")
         parser.add_argument("--seed", type=int, default=0)
-        # data-parallel training on tf.distribute (distribute.py, README "Many GPUs, many hosts")
+        # data-parallel training on tf.distribute (distribute.py, docs/training.md)
         parser.add_argument("--strategy", default="none", choices=list(distribute.STRATEGIES),
                             help="none: one device; mirrored: the GPUs of --gpu_ids (or "
                                  "--cpu_devices logical CPUs); multi_worker: the hosts of "

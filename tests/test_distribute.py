@@ -20,7 +20,7 @@ import pytest
 
 import data
 import distribute
-import generators
+from networks import generators
 import test as test_script
 import train
 from conftest import ROOT, copy_faces, log_steps, train_args

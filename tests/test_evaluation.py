@@ -17,8 +17,7 @@ from PIL import Image
 from sewar.full_ref import vifp
 
 import data
-import evaluation
-import metrics
+from evaluation import metrics, scoring
 import test as test_script
 from conftest import LFW, ROOT, copy_faces, face_recognition_api
 from options.test_options import TestOptions
@@ -52,7 +51,7 @@ def fast_run(faces_dir, tmp_path_factory):
     # no cache: every value here is computed, none read from an earlier test's run
     test_script.main(args_for(six, out, "--batchSize", "4", "--workers", "2", "--eval_cache",
                               "none"))
-    return out, evaluation.read_rows(str(out / "metrics.csv"))
+    return out, scoring.read_rows(str(out / "metrics.csv"))
 
 
 def outputs(out: Path, row: dict) -> tuple[np.ndarray, dict]:
@@ -121,7 +120,7 @@ def test_workers_write_what_one_process_writes(fast_run, tmp_path):
     out, rows = fast_run
     test_script.main(args_for(out.parent / "faces", tmp_path / "result", "--batchSize", "4",
                               "--workers", "0", "--eval_cache", "none"))
-    alone = evaluation.read_rows(str(tmp_path / "result" / "metrics.csv"))
+    alone = scoring.read_rows(str(tmp_path / "result" / "metrics.csv"))
     assert [list(r) for r in alone] == [list(r) for r in rows]
     for a, b in zip(alone, rows):
         for k, v in b.items():
@@ -220,12 +219,12 @@ def test_rerun_with_the_cache_scores_only_sr_and_writes_the_same_results(faces_d
                               "vif": 2 * n, "facenet images": 3 * n}
     assert counts["warm"] == {"face_encoding": found, "brisque": n, "vif": n,
                               "facenet images": n}
-    cold, warm = (evaluation.read_rows(str(tmp_path / run / "metrics.csv"))
+    cold, warm = (scoring.read_rows(str(tmp_path / run / "metrics.csv"))
                   for run in ("cold", "warm"))
     assert [list(r) for r in warm] == [list(r) for r in cold]
     for a, b in zip(warm, cold):
         for k, v in b.items():
-            if evaluation.is_reference_field(k) or isinstance(v, str):
+            if scoring.is_reference_field(k) or isinstance(v, str):
                 assert a[k] == v, k                      # from the cache, as first written
             else:   # SR, scored again: BRISQUE's numpy sums may round in the 14th digit
                 assert a[k] == pytest.approx(v, rel=1e-9), k
@@ -238,23 +237,23 @@ def test_reference_cache_round_trip_misses_and_a_bad_file(tmp_path, monkeypatch)
     """Exact round trip; another setting or image is a miss; a cache locked by another run
     past the timeout, or a file that is not a cache, is warned about and not used (the run
     goes on); the default lives in the user's cache folder."""
-    ref = evaluation.Reference({"face_box": "17 112 106 23", "psnr_bicubic": 23.456789012345678,
+    ref = scoring.Reference({"face_box": "17 112 106 23", "psnr_bicubic": 23.456789012345678,
                                 "brisque_hr": 1 / 3}, np.linspace(-1, 1, 128),
                                np.linspace(0, 1, 512, dtype=np.float32))
     path = str(tmp_path / "new" / "refs.sqlite")
-    cache = evaluation.ReferenceCache(path, {"dataset": "aligned"})
+    cache = scoring.ReferenceCache(path, {"dataset": "aligned"})
     cache.put("f00d", ref)
-    cache.put("none", evaluation.Reference({"psnr_bicubic": 20.0}, None, None))
+    cache.put("none", scoring.Reference({"psnr_bicubic": 20.0}, None, None))
     cache.close()
-    got = evaluation.ReferenceCache(path, {"dataset": "aligned"}).get(["f00d", "none", "beef"])
+    got = scoring.ReferenceCache(path, {"dataset": "aligned"}).get(["f00d", "none", "beef"])
     assert sorted(got) == ["f00d", "none"] and got["f00d"].row == ref.row
     for key, dtype in (("hr_code", np.float64), ("hr_facenet", np.float32)):
         assert getattr(got["f00d"], key).dtype == dtype
         assert np.array_equal(getattr(got["f00d"], key), getattr(ref, key))
-    assert got["none"] == evaluation.Reference({"psnr_bicubic": 20.0}, None, None)
-    assert evaluation.ReferenceCache(path, {"dataset": "celeba"}).get(["f00d"]) == {}
-    monkeypatch.setattr(evaluation.ReferenceCache, "TIMEOUT", 0.1)
-    locked = evaluation.ReferenceCache(path, {"dataset": "aligned"})
+    assert got["none"] == scoring.Reference({"psnr_bicubic": 20.0}, None, None)
+    assert scoring.ReferenceCache(path, {"dataset": "celeba"}).get(["f00d"]) == {}
+    monkeypatch.setattr(scoring.ReferenceCache, "TIMEOUT", 0.1)
+    locked = scoring.ReferenceCache(path, {"dataset": "aligned"})
     other = sqlite3.connect(path)
     other.execute("BEGIN EXCLUSIVE")          # another run writing, past the timeout
     with pytest.warns(UserWarning, match="database is locked"):
@@ -267,7 +266,7 @@ def test_reference_cache_round_trip_misses_and_a_bad_file(tmp_path, monkeypatch)
     bad = tmp_path / "notes.sqlite"
     bad.write_text("not a database")
     with pytest.warns(UserWarning, match="notes.sqlite"):
-        ignored = evaluation.ReferenceCache(str(bad), {"dataset": "aligned"})
+        ignored = scoring.ReferenceCache(str(bad), {"dataset": "aligned"})
     ignored.put("f00d", ref)
     assert ignored.get(["f00d"]) == {}
     ignored.close()

@@ -1,7 +1,7 @@
 """export.py: every format of the shipped model, of the authors'-layout fixture and of the other
 generators, reloaded by a client that imports none of this repository's code
 (tests/export_client.py: tf.saved_model.load, import_graph_def, onnxruntime) and compared on
-real lfw128/val faces with test.py's own SR; bad input; README's client example; runtimes.py."""
+real lfw128/val faces with test.py's own SR; bad input; docs/deploy.md's client example; tools/runtimes.py."""
 from __future__ import annotations
 
 import json
@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 import checkpoints
+from evaluation import metrics
 import export
-import generators
-import metrics
+from networks import generators
 import test as test_script
 from conftest import OFFICIAL, ROOT
 from options.test_options import TestOptions
@@ -223,8 +223,8 @@ def test_bad_input_one_line_message(case, message, tmp_path):
 
 
 def readme_client() -> str:
-    """The Python block of README's "Deploy" section that loads the SavedModel."""
-    deploy = (ROOT / "README.md").read_text().split("\n## Deploy", 1)[1].split("\n## ", 1)[0]
+    """The Python block of docs/deploy.md that loads the SavedModel."""
+    deploy = (ROOT / "docs" / "deploy.md").read_text()
     (code,) = [c for c in re.findall(r"```python\n(.*?)```", deploy, re.S)
                if "tf.saved_model.load" in c]
     return code
@@ -247,10 +247,10 @@ def test_readme_client_example(shipped_float, shipped_reference, val_lr, tmp_pat
 
 
 def test_runtimes_script_names_cpu_and_agrees():
-    """runtimes.py end to end, one short round: its table names the CPU and every fp32
+    """tools/runtimes.py end to end, one short round: its table names the CPU and every fp32
     runtime's SR agrees with TF Session's (speeds are printed, never asserted)."""
-    import runtimes
-    done = subprocess.run([sys.executable, "runtimes.py", "--rounds", "1", "--calls_b1", "1"],
+    from tools import runtimes
+    done = subprocess.run([sys.executable, "tools/runtimes.py", "--rounds", "1", "--calls_b1", "1"],
                           cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
@@ -271,6 +271,6 @@ def test_runtimes_names_a_runtime_that_does_not_load(tmp_path):
     """A runtime whose process dies while loading (here: no model.onnx in the export folder;
     OpenVINO's bf16 under ONEDNN_MAX_CPU_ISA=AVX2 died so) stops runtimes.py with its name;
     before, the parent waited on the pipe for ever."""
-    import runtimes
+    from tools import runtimes
     with pytest.raises(RuntimeError, match="ONNX Runtime \\(CPU\\) did not load"):
         runtimes.start(["ONNX Runtime (CPU)"], str(tmp_path), [])

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import data
-import jeanet
 import losses
 import model
+from networks import jeanet
 import test as test_script
 import train
 from conftest import two_step_run

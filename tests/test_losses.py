@@ -8,7 +8,7 @@ import pytest
 import data
 import losses
 from conftest import identity_of
-from identity import IdentityNet, embed
+from networks.identity import IdentityNet, embed
 from options.test_options import TestOptions
 from tf1 import tf
 

@@ -1,6 +1,6 @@
 """LPIPS (thesis Section 4.3.3) with AlexNet from an .npz weights file: the TensorFlow graph
 against a numpy reimplementation of LPIPS on real faces, with a small weights file generated
-here (no real weights ship: README, "LPIPS"); the file checks; test.py's LPIPS column."""
+here (no real weights ship: docs/evaluation.md, "LPIPS"); the file checks; test.py's LPIPS column."""
 import csv
 
 import numpy as np
@@ -8,7 +8,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 import data
-import lpips_tf
+from networks import lpips_tf
 import test as test_script
 from conftest import copy_faces
 

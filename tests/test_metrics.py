@@ -11,7 +11,7 @@ from brisque import BRISQUE
 from skimage.color import rgb2ycbcr
 
 import data
-import metrics
+from evaluation import metrics
 import model
 from conftest import LFW, face_recognition_api, identity_of
 from options.test_options import TestOptions

@@ -51,7 +51,7 @@ def downscaled(img: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def detector():
-    import faces
+    from photos import faces
     return faces.Detector()
 
 
@@ -70,17 +70,17 @@ def recall(detector, degrade) -> int:
 
 def test_detection_recall_native_and_degraded(detector):
     """At least 16/18 annotated faces at IoU >= 0.3 on the native photos; at least 15/18 on the
-    4x-downscaled ones (README table: 17 and 17)."""
+    4x-downscaled ones (docs/photos.md table: 17 and 17)."""
     assert recall(detector, degrade=False) >= 16
     assert recall(detector, degrade=True) >= 15
 
 
 def test_aligned_crops_put_the_eyes_and_mouth_on_the_template(detector):
     """Each face of the native photos aligned to 128 px: the eyes and mouth corners found again
-    in the crop sit where the template (face_template.json) says, within 3 px for half of
+    in the crop sit where the template (photos/face_template.json) says, within 3 px for half of
     them and 7 px for 90% (lfw128/train's own faces spread 3-4 px about the template)."""
-    import faces
-    target = np.array([json.loads((ROOT / "face_template.json").read_text())["points"][k]
+    from photos import faces
+    target = np.array([json.loads((ROOT / "photos" / "face_template.json").read_text())["points"][k]
                        for k in faces.POINTS])
     errors = []
     for name in annotated():
@@ -134,7 +134,7 @@ def test_every_found_face_is_enhanced_inside_its_box(enhanced):
     quarter. `python tools/cpu_spread.py` finds boxes, landmarks and paste boxes identical under
     every AVX2 cap and with oneDNN off; the tightest face keeps 2.2 px (0.035 face widths)
     inside the bound, so no CPU allowance is added."""
-    import faces
+    from photos import faces
     _, out, _ = enhanced
     pasted = 0
     for name, boxes in annotated().items():
@@ -251,7 +251,7 @@ def test_damaged_pretrained_weights_give_one_line(tmp_path):
 
 def test_quality_check_stops_on_missing_or_damaged_weights(tmp_path):
     """quality.py checks the weights as test.py and enhance.py do: one line naming the file."""
-    import quality
+    from tools import quality
     with pytest.raises(SystemExit) as stopped:
         quality.main(["--weight_path", str(tmp_path / "none")])
     assert str(stopped.value.code).startswith("error:") and "none" in str(stopped.value.code)

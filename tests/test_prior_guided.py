@@ -13,13 +13,10 @@ import pytest
 
 import checkpoints
 import data
-import generators
-import jeanet
-import metrics
+from evaluation import metrics
 import model
-import parsing
-import perceptual
-import prior_guided
+from networks import generators, jeanet, perceptual, prior_guided
+from photos import parsing
 import test as test_script
 import train
 from conftest import copy_faces, two_step_run
@@ -180,7 +177,7 @@ def test_design_is_saved_and_read_back(tmp_path, graph):
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
         prefix = checkpoints.generator_saver().save(sess, str(tmp_path / "G"))
-    assert checkpoints.design_of(prefix) == design
+    assert prior_guided.design_of(prefix) == design
     opt = TestOptions().parse(["--model", "prior_guided"], verbose=False)
     resolved, notes = generators.trained_options(opt, prefix)
     assert (resolved.prior_input, resolved.se_relu, resolved.block_skip, resolved.no_res_bn) == \
@@ -389,7 +386,7 @@ def test_method_2_train_then_test_end_to_end(tmp_path, train_paths, val_paths):
     saved = dict(tf.train.list_variables(str(run / "G_weight.ckpt")))
     assert "generator/prior_branch/parsing/w" in saved and "generator/design" in saved
     assert not any("RMSProp" in name for name in saved)
-    assert checkpoints.design_of(str(run / "G_weight.ckpt")) == prior_guided.Design(
+    assert prior_guided.design_of(str(run / "G_weight.ckpt")) == prior_guided.Design(
         l_vgg="facenet")
 
     argv = ["--model", "prior_guided_gan", "--weight_path", str(run), "--test_path", str(val),

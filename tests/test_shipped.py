@@ -1,12 +1,12 @@
 """Regression guard for the shipped default model: it restores and beats bicubic on real
-val faces it never saw (a guard, not the benchmark; README quotes the full val numbers)."""
+val faces it never saw (a guard, not the benchmark; docs/shipped_model.md quotes the full val numbers)."""
 import cv2
 import numpy as np
 import pytest
 
 import checkpoints
 import data
-import metrics
+from evaluation import metrics
 import model
 from conftest import ROOT
 from tf1 import tf

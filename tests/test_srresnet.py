@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import model
-import srresnet
+from networks import srresnet
 import test as test_script
 from conftest import two_step_run
 from tf1 import tf

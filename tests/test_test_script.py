@@ -16,7 +16,7 @@ from PIL import Image
 
 import checkpoints
 import data
-import metrics
+from evaluation import metrics
 import model
 import test as test_script
 from conftest import LFW, OFFICIAL, copy_faces

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-PHOTOS = ROOT.parent / "shared" / "data" / "photos"
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/cpu_spread.py` runs too
 
-from tools.avx2_caps import AVX2_CAPS  # noqa: E402
+from tools.avx2_caps import AVX2_CAPS
+
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 
 SETTINGS = {"default": {}, **{name: {name: value} for name, value in AVX2_CAPS.items()},
             "all AVX2 caps": dict(AVX2_CAPS), "TF_ENABLE_ONEDNN_OPTS=0": {"TF_ENABLE_ONEDNN_OPTS": "0"}}
@@ -34,7 +34,7 @@ def search(factor: int) -> dict:
     """{photo: [[box, landmarks, paste_box], ...]} for the annotated photos, as enhance.py sees
     them after a `factor` area downscale."""
     import cv2
-    import faces
+    from photos import faces
     from PIL import Image
     detector = faces.Detector()
     names = sorted({row["file"] for row in csv.DictReader(open(PHOTOS / "faces.csv"))})

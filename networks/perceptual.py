@@ -15,7 +15,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from identity import IdentityNet
+from networks.identity import IdentityNet
 from tf1 import tf
 
 VGG19_CONVS = (2, 2, 4, 4, 4)   # convs per block; 2x2 max pool between blocks
@@ -42,7 +42,7 @@ def load_vgg19(path: str) -> dict[str, np.ndarray]:
         if kernel is None or bias is None or kernel.shape[:3] != (3, 3, in_ch) \
                 or bias.shape != kernel.shape[3:]:
             raise ValueError(f"{path!r}: {name}_W (3,3,{in_ch},out) and {name}_b (out,) missing "
-                             f"or misshapen; see perceptual.py for the expected layout")
+                             f"or misshapen; see networks/perceptual.py for the expected layout")
         in_ch = kernel.shape[3]
     return weights
 

@@ -104,7 +104,7 @@ def face_models() -> SimpleNamespace:
     data.read_image accept truncated files."""
     import dlib
     import face_recognition_models
-    import faces
+    from photos import faces
     return SimpleNamespace(
         detector=faces.hog_detector(), rectangle=dlib.rectangle,
         pose_5_point=faces.landmark_predictor(5),
@@ -179,7 +179,7 @@ class FaceNet:
     session of its own so it never mixes with the generator's."""
 
     def __init__(self, graph_path: str | None = None, batch: int = 16, config=None):
-        from identity import IdentityNet
+        from networks.identity import IdentityNet
         from tf1 import tf
         self.graph = tf.Graph()
         with self.graph.as_default():
@@ -189,7 +189,7 @@ class FaceNet:
         self.batch = batch
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        from identity import embed
+        from networks.identity import embed
         return embed(self.sess, self.vectors, self.images, np.asarray(images, np.float32),
                      self.batch)
 

@@ -9,25 +9,27 @@ row, resuming with --continue_train each time. After every kill it checks that
 and at the end that a last run finishes, leaving --max_to_keep checkpoints and no leftovers,
 and that test.py restores both G_weight.ckpt and the newest full checkpoint.
 
-    python soak.py --rounds 20 --work /tmp/soak
+    python tools/soak.py --rounds 20 --work /tmp/soak
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+from pathlib import Path
 import random
 import re
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/soak.py` runs too
 
 import checkpoints
 from tf1 import tf
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 LFW = ROOT.parent / "shared" / "data" / "lfw128"
 MODES = ("training", "save", "start-up")   # what the kill of round r interrupts: MODES[r % 3]
 

@@ -29,8 +29,8 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-import metrics
-import parsing
+from evaluation import metrics
+from photos import parsing
 
 METHODS = ("sr", "bicubic")
 PANEL_TITLES = {"coarse": "coarse SR", "parsing": "parsing maps"}   # and "edge 32" etc.

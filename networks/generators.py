@@ -6,10 +6,8 @@ import argparse
 from typing import Callable, NamedTuple
 
 import checkpoints
-import jeanet
 import model
-import prior_guided
-import srresnet
+from networks import jeanet, prior_guided, srresnet
 from tf1 import tf
 
 
@@ -83,9 +81,9 @@ def prior_guided_design(opt) -> prior_guided.Design:
 def _prior_guided_architecture(prefix: str) -> dict:
     """The Design options of generator/design; KeyError if the checkpoint has none (not a
     prior-guided generator, or one saved before the design was recorded)."""
-    d = checkpoints.design_of(prefix)
+    d = prior_guided.design_of(prefix)
     if d is None:
-        raise KeyError(f"generator/{prior_guided.DESIGN}")
+        raise KeyError(f"generator/{checkpoints.DESIGN}")
     return {"prior_input": d.prior_input, "se_relu": d.se_relu, "block_skip": d.block_skip,
             "no_res_bn": not d.res_bn}
 

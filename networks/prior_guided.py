@@ -17,10 +17,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+import checkpoints
 import data
-import jeanet
 import model
-import parsing
+from networks import jeanet
+from photos import parsing
 from tf1 import tf
 
 WIDTH = 64                # Table 3.1
@@ -33,7 +34,6 @@ LEAK = 0.2                # SRGAN's LeakyReLU slope
 # Table 3.4 after its first conv: (width / WIDTH, stride) of the seven conv + BN blocks
 D_BLOCKS = ((1, 2), (2, 1), (2, 2), (4, 1), (4, 2), (8, 1), (8, 2))
 D_DENSE = 1024
-DESIGN = "design"         # collection of the generator/design variable (checkpoints.py saves it)
 
 
 class Design(NamedTuple):
@@ -59,7 +59,7 @@ def design_variable(design: Design) -> tf.Variable:
     """generator/design: the Design as a string, saved with the generator's weights so that
     test.py rebuilds the graph it was trained with (and says which L_vgg features it used)."""
     return tf.Variable(design.text(), trainable=False, name="design",
-                       collections=[tf.GraphKeys.GLOBAL_VARIABLES, DESIGN])
+                       collections=[tf.GraphKeys.GLOBAL_VARIABLES, checkpoints.DESIGN])
 
 
 def excitation(f, se_relu: bool = False):
@@ -199,3 +199,11 @@ def discriminator(images, training=False, reuse=None, width: int = WIDTH):
         x = tf.reshape(x, [-1, x.shape[1] * x.shape[2] * x.shape[3]])
         x = tf.nn.leaky_relu(model.dense(x, D_DENSE, "dense1"), LEAK)
         return model.dense(x, 1, "dense2")
+
+
+def design_of(prefix: str) -> Design | None:
+    """The prior-guided Design saved in the checkpoint at `prefix`; None if it has none."""
+    name = f"generator/{checkpoints.DESIGN}"
+    if name not in checkpoints.variable_shapes(prefix):
+        return None
+    return Design.parse(tf.train.load_variable(prefix, name).decode())

@@ -9,9 +9,8 @@ res1..res16/{conv1, bn1, prelu, conv2, bn2}, conv_mid, bn_mid, upscale1..upscale
 """
 from __future__ import annotations
 
-import jeanet
 import model
-import prior_guided
+from networks import jeanet, prior_guided
 from tf1 import tf
 
 WIDTH = 64          # SRGAN Fig. 4: n64

@@ -1,8 +1,8 @@
-"""Real-photo quality check of enhance.py (README "Whole photographs"): downscale each annotated
+"""Real-photo quality check of enhance.py (docs/photos.md): downscale each annotated
 photo by --factor (area), enhance it back by the same factor, and score every annotated face box
 against the original photo, beside a plain bicubic upscale.
 
-    python quality.py --photos ../shared/data/photos [--factor 4] [--all_faces]
+    python tools/quality.py --photos ../shared/data/photos [--factor 4] [--all_faces]
 
 Measures per face: PSNR and SSIM (RGB, metrics.py) over the box, and dlib's identity distance
 (face_recognition's 128-d encoding of the box in each image against the original's; lower is
@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import sys
 
 import cv2
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/quality.py` runs too
+
 import checkpoints
 import data
-import detectors
 import enhance
-import faces
-import metrics
+from evaluation import metrics
+from photos import faces
 from test import Generator
+from tools import detectors
 
 
 def scores(img: np.ndarray, original: np.ndarray, box, original_code: np.ndarray) -> dict:

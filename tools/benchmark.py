@@ -1,9 +1,9 @@
 """Speed and memory of EIPNet on this machine, against the machine's own GEMM rate; with
 --eval, the speed of test.py's evaluation protocol.
 
-    python benchmark.py [--data ../shared/data/lfw128/train] [--steps 8] [--batch 16]
+    python tools/benchmark.py [--data ../shared/data/lfw128/train] [--steps 8] [--batch 16]
                         [--precisions fp32,bf16] [--onednn on,off] [--isa AVX2]
-    python benchmark.py --eval [--eval_data ../shared/data/lfw128/val] [--faces 100]
+    python tools/benchmark.py --eval [--eval_data ../shared/data/lfw128/val] [--faces 100]
                         [--reference OLD_CHECKOUT]
 
 The table starts with the CPU model and its relevant flags. For each oneDNN setting and
@@ -25,11 +25,14 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+from pathlib import Path
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/benchmark.py` runs too
 
 GEN_GMAC = 10.128  # per 16->128 image, checked by tests/test_model.py
 GEMM_N = 2048
@@ -157,7 +160,7 @@ def eval_benchmark(args) -> None:
     with a new evaluation cache (cold: every face scored in full, the cache filled) and again
     (warm: the cache holds every face's model-independent results)."""
     from tf1 import machine
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = str(Path(__file__).resolve().parents[1])   # the checkout's root
     names = sorted(f for f in os.listdir(args.eval_data) if not f.startswith("."))[:args.faces]
     lines = ["| protocol | code | seconds | faces/s | speed-up | largest relative difference |",
              "|---|---|---|---|---|---|"]

@@ -1,7 +1,7 @@
 """Measure face detectors on annotated photos, native and degraded, to choose the one that
-faces.py uses (README "Whole photographs").
+faces.py uses (docs/photos.md).
 
-    python detectors.py --photos ../shared/data/photos
+    python tools/detectors.py --photos ../shared/data/photos
 
 Degraded = each photo downscaled 4x (area) and brought back with a bicubic 4x upscale, the
 image enhance.py searches. A face counts as found when a box overlaps its annotation with
@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+from pathlib import Path
+import sys
 import time
 from typing import Callable
 
@@ -20,8 +22,10 @@ import dlib
 import face_recognition_models
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/detectors.py` runs too
+
 import data
-import faces
+from photos import faces
 
 Box = tuple   # (left, top, right, bottom)
 IOU_MIN = 0.3

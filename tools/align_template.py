@@ -1,19 +1,23 @@
 """Measure the crop template that whole-photo faces are aligned to: the mean position of the
 five landmarks (faces.POINTS) over the training faces, found by the same detector and
-landmarks that enhance.py and prepare_data.py use. Writes face_template.json.
+landmarks that enhance.py and prepare_data.py use. Writes photos/face_template.json.
 
-    python align_template.py --input ../shared/data/lfw128/train
+    python tools/align_template.py --input ../shared/data/lfw128/train
 """
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
+import sys
 
 import numpy as np
 from tqdm import tqdm
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/align_template.py` runs too
+
 import data
-import faces
+from photos import faces
 
 
 def central_face(found: list[faces.Face], size: int) -> faces.Face | None:

@@ -1,7 +1,7 @@
 """Steps/s of one training step on one device against MirroredStrategy over N logical CPU
 devices (train.py --strategy mirrored --cpu_devices N), at the same global batch of real faces.
 
-    python benchmark_distribute.py [--data ../shared/data/lfw128/train] [--batch 4]
+    python tools/benchmark_distribute.py [--data ../shared/data/lfw128/train] [--batch 4]
                                    [--devices 2] [--steps 5] [--losses rgb,edge,lc,id]
 
 One CPU split into logical devices gains nothing (the replicas share its cores); this measures
@@ -12,13 +12,17 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+from pathlib import Path
+import sys
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/benchmark_distribute.py` runs too
 
 import data
 import distribute
-import train
-from benchmark import timed
 from options.train_options import TrainOptions
 from tf1 import machine, session_config, tf
+from tools.benchmark import timed
+import train
 
 
 def steps_per_second(args, strategy: str, batch: data.Example) -> float:

@@ -2,10 +2,10 @@
 (dlib's 68-point predictor, reduced to 5 points), align each face to the crop template of the
 training data with a similarity transform, and paste a restored crop back with a feathered mask.
 
-The detector was chosen by measurement (README "Whole photographs"; `detectors.py` measures
+The detector was chosen by measurement (docs/photos.md; `tools/detectors.py` measures
 it): MTCNN finds 18/18 annotated faces of ../shared/data/photos and 17/18 after a 4x downscale,
 where dlib's HOG detector finds 10/18. The template is `face_template.json`, measured on
-lfw128/train by `python align_template.py`.
+lfw128/train by `python tools/align_template.py`.
 """
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ import numpy as np
 from tqdm import tqdm
 
 import data
-import faces
+from photos import faces
 
 CLASSES = ("jawline", "left_brow", "right_brow", "left_eye", "right_eye", "nose", "upper_lip",
            "inner_mouth", "lower_lip", "left_ear", "right_ear")

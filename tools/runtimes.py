@@ -2,7 +2,7 @@
 TF Session (test.py's path), the SavedModel in TF2 (its serving_default concrete function),
 ONNX Runtime (CPU) and OpenVINO (CPU), at batch 1 and batch 16.
 
-    python runtimes.py [--weight_path checkpoint/eipnet_lfw128] [--model eipnet]
+    python tools/runtimes.py [--weight_path checkpoint/eipnet_lfw128] [--model eipnet]
                        [--data ../shared/data/lfw128/val] [--rounds 5]
 
 The checkpoint is exported (float32, export.py) into a scratch folder; then each runtime gets
@@ -22,11 +22,15 @@ import argparse
 import functools
 import multiprocessing as mp
 import os
+from pathlib import Path
 import statistics
+import sys
 import tempfile
 import time
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/runtimes.py` runs too
 
 BATCHES = (1, 16)
 WIN = 1.3   # a speed-up over TF Session that would justify another runtime in test.py
