@@ -32,7 +32,7 @@ import faces
 import metrics
 import result_folders
 from options.enhance_options import EnhanceOptions
-from test import Generator, output_stems
+from test import Generator
 
 # faces are searched in the plain upscale up to this size (a 6000x4000 photo); MTCNN needs about
 # 70 bytes per pixel searched (1.7 GB here)
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     except (FileNotFoundError, data.DataError, ValueError, OSError) as err:
         sys.exit(f"error: {err}")
     detector = faces.Detector()
-    stems = output_stems([os.path.basename(p) for p in paths])
+    stems = result_folders.output_stems([os.path.basename(p) for p in paths])
     unreadable = []
     for path, rgb in faces.readable(paths, unreadable):
         enhance_file(path, rgb, stems[os.path.basename(path)], opt, detector, gen)

@@ -240,7 +240,7 @@ def test_clear_errors(our_weights, faces_dir, tmp_path, capsys):
     empty.mkdir()
     with pytest.raises(SystemExit, match="no images.*empty"):
         run(tmp_path, empty, our_weights)
-    with pytest.raises(SystemExit, match="--model jeanet: pass the --model it was trained"):
+    with pytest.raises(SystemExit, match="--model jeanet: it was trained as another model"):
         run(tmp_path, faces_dir, our_weights, "--model", "jeanet")
     assert "note:" not in capsys.readouterr().out   # no architecture notes for a wrong model
     broken = tmp_path / "broken"
