@@ -46,9 +46,9 @@ canvas = np.zeros((6000, 8000, 3), np.uint8) + 90
 crop = data.read_image({face!r})
 landmarks = faces.template(128) * 3 + 2000   # a 384 px face
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-box = faces.paste(canvas, crop, landmarks)
+faces.paste(canvas, crop, landmarks)
 grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-print(grown // 1024, (canvas != 90).any(-1).sum(), box)
+print(grown // 1024, (canvas != 90).any(-1).sum())
 """
 
 
@@ -56,11 +56,10 @@ def test_a_face_pasted_into_a_big_photo_costs_only_its_region(val_paths):
     """Bug 1: pasting one face into a 48 MP canvas grows the peak memory by its region's
     buffers (a few MB), not by whole-image float32 arrays (about 2.5 GB)."""
     code = PASTE_RSS.format(root=str(ROOT), face=val_paths[0])
-    grown_mb, changed, box = subprocess.run([sys.executable, "-c", code], check=True, text=True,
-                                            capture_output=True).stdout.split(maxsplit=2)
+    grown_mb, changed = subprocess.run([sys.executable, "-c", code], check=True, text=True,
+                                       capture_output=True).stdout.split()
     assert int(grown_mb) < 100, grown_mb
-    assert int(changed) > 384 * 384 // 2   # the face was pasted
-    assert box.startswith("(2") or box.startswith("(1")
+    assert int(changed) > 384 * 384 // 4   # the face's ellipse was pasted
 
 
 def test_two_photos_with_one_stem_keep_both_results(tmp_path):
@@ -116,12 +115,14 @@ def test_prepare_data_rerun_with_a_lower_min_size_writes_the_faces_it_now_keeps(
     src.mkdir()
     shutil.copy(GROUP, src)
     first = prepare(src, tmp_path / "set", 64)
-    assert first["written"] == 0 and first["too_small"] >= 5
+    assert first["too_small"] >= 5
     second = prepare(src, tmp_path / "set", 32)
-    assert second["written"] == first["too_small"] and second["too_small"] == 0
-    crops = sorted(p.name for p in (tmp_path / "set").glob("*_face*.png"))
-    assert len(crops) == second["written"]
-    assert "0 faces skipped as smaller than 32 px" in capsys.readouterr().out
+    assert second["faces"] == first["faces"]
+    assert second["written"] == first["written"] + first["too_small"] - second["too_small"]
+    assert second["too_small"] == 0   # none of its faces is under 32 px
+    assert len(list((tmp_path / "set").glob("*_face*.png"))) == second["written"]
+    assert f"{second['written']} crops written, 0 faces skipped as smaller than 32 px" in \
+        capsys.readouterr().out
 
 
 @pytest.mark.parametrize("where", ["same", "inside"])
