@@ -398,6 +398,9 @@ def check_inputs(opt) -> tuple[list[str], data.Example, str | None]:
     if "vgg" in opt.losses and opt.vgg19_weights and not os.path.isfile(opt.vgg19_weights):
         raise FileNotFoundError(f"--vgg19_weights {opt.vgg19_weights!r}: no such file")
     train_paths = data.list_images(opt.train_path)
+    if len(train_paths) < opt.batchSize:
+        print(f"note: {len(train_paths)} training images, fewer than one batch of {opt.batchSize}: "
+              f"each batch repeats some of them")
     _, val = data.load_eval_set(data.list_images(opt.test_path)[:opt.val_size], opt.dataset,
                                 opt.canny, opt.canny_k, opt.hr_resize, opt.degradation)
     if val is None:
