@@ -315,8 +315,8 @@ def test_result_dir_that_is_a_file_stops_before_the_model(our_weights, faces_dir
         raise AssertionError("the model was loaded before the output folder was checked")
     monkeypatch.setattr(test_script, "Generator", no_model)
     (tmp_path / "result").write_text("my notes")
-    expected = (f"error: cannot write results to '{tmp_path}/result' (File exists): pass "
-                "--result_dir a folder")
+    expected = (f"error: cannot write to --result_dir '{tmp_path}/result' (File exists): pass "
+                "a folder you can write to")
     with pytest.raises(SystemExit, match=re.escape(expected)):
         run(tmp_path, faces_dir, our_weights)
     assert (tmp_path / "result").read_text() == "my notes"
