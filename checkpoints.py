@@ -34,7 +34,9 @@ def resolve(path: str) -> str:
         return path
     raise FileNotFoundError(
         f"no checkpoint at {path!r}: pass --weight_path a folder holding {G_WEIGHT} "
-        f"(for example the authors' checkpoint/CelebA) or a checkpoint prefix")
+        f"(for example the shipped checkpoint/eipnet_lfw128, or a folder where you put the "
+        f"authors' released CelebA G_weight.ckpt from their EIPNet repository) or a checkpoint "
+        f"prefix")
 
 
 def variable_shapes(prefix: str) -> dict[str, list[int]]:

@@ -4,16 +4,20 @@ mask. Nothing outside the face masks differs from the plain upscale.
 
     python enhance.py --input PHOTO_OR_DIR --result_dir OUT [--upscale 4] [--weight_path W]
 
-Writes to --result_dir, per photo <stem>: <stem>_enhanced.png, <stem>_upscaled.png (the plain
-bicubic upscale), <stem>_face<k>_lr.png and _sr.png (the aligned 16x16 input and 128x128 output
-of each enhanced face), <stem>_compare.png (before/after with crops) and <stem>_faces.json.
+Writes to --result_dir (a new folder, or one of enhance.py's: result_folders.py), per photo
+<stem> (the file name without its extension, or with it when two photos share a stem):
+<stem>_enhanced.png, <stem>_upscaled.png (the plain bicubic upscale), <stem>_face<k>_lr.png and
+_sr.png (the aligned 16x16 input and 128x128 output of each enhanced face), <stem>_compare.png
+(before/after with crops) and <stem>_faces.json.
 Which faces are enhanced is measured per face (--min_kept_db); --all_faces forces every one.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -27,7 +31,13 @@ import data
 from evaluation import metrics
 from options.enhance_options import EnhanceOptions
 from photos import faces
+import result_folders
 from test import Generator
+
+# faces are searched in the plain upscale up to this size (a 6000x4000 photo); MTCNN needs about
+# 70 bytes per pixel searched (1.7 GB here)
+DETECT_PIXELS = 24_000_000
+FIGURE_PX = 2048   # the largest side of an image shown in the before/after figure
 
 
 def plain_upscale(rgb: np.ndarray, upscale: int) -> np.ndarray:
@@ -64,74 +74,131 @@ def rounded(a) -> list:
     return np.round(np.asarray(a, np.float64), 2).tolist()
 
 
-def enhance_photo(rgb: np.ndarray, opt, detector: faces.Detector, gen: Generator
-                  ) -> tuple[np.ndarray, np.ndarray, list[dict], list[tuple]]:
-    """(enhanced photo, plain upscale, one record per face, (lr, sr) of each enhanced face).
-    Faces are searched in the plain upscale, where small faces are large enough for MTCNN."""
+class Enhanced(NamedTuple):
+    records: list[dict]   # one per face found
+    crops: list[tuple]    # (LR input, SR, bicubic region) of each enhanced face
+    preview: np.ndarray   # the plain upscale before the faces were pasted, for the figure
+
+
+def search_scale(rgb: np.ndarray, upscale: int) -> float:
+    """The scale of the photo in which faces are searched: the plain upscale, where small faces
+    are large enough for MTCNN, unless it is larger than DETECT_PIXELS (then the photo scaled to
+    that size: MTCNN's memory grows with the pixels it searches)."""
+    h, w = rgb.shape[:2]
+    return min(float(upscale), float(np.sqrt(DETECT_PIXELS / (h * w))))
+
+
+def detect(rgb: np.ndarray, canvas: np.ndarray, upscale: int, detector: faces.Detector
+           ) -> tuple[list[faces.Face], float]:
+    """The faces, searched in the plain upscale `canvas` or a smaller copy (search_scale), and
+    that scale."""
+    scale = search_scale(rgb, upscale)
+    if scale == upscale:
+        return detector(canvas), scale
+    h, w = rgb.shape[:2]
+    tqdm.write(f"a {w}x{h} photo: faces searched at {scale:.2f}x, not {upscale}x, to bound "
+               f"memory; faces under {faces.MIN_FACE / scale:.0f} px in the photo are missed")
+    size = (int(round(w * scale)), int(round(h * scale)))
+    return detector(cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)), scale
+
+
+def preview(img: np.ndarray) -> np.ndarray:
+    """A copy of `img` no larger than FIGURE_PX a side (area-averaged): the figure is 900 px
+    wide, and a whole big photo in matplotlib costs several bytes per pixel."""
+    h, w = img.shape[:2]
+    scale = FIGURE_PX / max(h, w)
+    if scale >= 1:
+        return img.copy()
+    return cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))),
+                      interpolation=cv2.INTER_AREA)
+
+
+def enhance_photo(rgb: np.ndarray, canvas: np.ndarray, opt, detector: faces.Detector,
+                  gen: Generator) -> Enhanced:
+    """Pastes the enhanced faces of `rgb` into `canvas`, its plain upscale, in place; the
+    generator runs on opt.batchSize faces at a time."""
     u = opt.upscale
-    base = plain_upscale(rgb, u)
-    found = detector(base)
-    records, crops, inputs = [], [], []
+    found, scale = detect(rgb, canvas, u, detector)
+    records, inputs, pasted = [], [], []
     for face in found:
-        landmarks = faces.scaled(face.landmarks, 1 / u)   # in pixels of the input photo
+        landmarks = faces.scaled(face.landmarks, 1 / scale)   # in pixels of the input photo
         lr, kept = model_input(rgb, landmarks)
         inputs.append(lr)
+        # in pixels of the output: as found when searched there
+        pasted.append(face.landmarks if scale == u else faces.scaled(landmarks, u))
         enhanced, why = decide(kept, opt)
-        records.append({"box": rounded(faces.scaled(np.reshape(face.box, (2, 2)), 1 / u).ravel()),
+        records.append({"box": rounded(faces.scaled(np.reshape(face.box, (2, 2)), 1 / scale).ravel()),
                         "score": round(face.score, 4),
                         "landmarks": dict(zip(faces.POINTS, rounded(landmarks))),
                         "native_crop_size": round(faces.native_size(landmarks), 1),
                         "detail_kept_db": None if np.isinf(kept) else round(kept, 2),
                         "enhanced": enhanced, "reason": why})
     chosen = [k for k, r in enumerate(records) if r["enhanced"]]
-    out = base
-    if chosen:
-        lr = np.stack([inputs[k] for k in chosen])
+    # the bicubic regions before any face is pasted: neighbouring faces' regions may overlap
+    boxes = [faces.mask_box(pasted[k], data.HR_SIZE, canvas.shape) for k in chosen]
+    bicubic = [canvas[y0:y1, x0:x1].copy() for x0, y0, x1, y1 in boxes]
+    before = preview(canvas)
+    crops = []
+    for batch in data.iterate_batches(list(zip(chosen, bicubic)), opt.batchSize):
+        lr = np.stack([inputs[k] for k, _ in batch])
         sr = metrics.to_uint8(gen(lr)[0])
-        for k, low, high in zip(chosen, lr, sr):
-            out, box = faces.paste(out, high, found[k].landmarks)
-            records[k]["paste_box"] = box   # in pixels of the output
-            crops.append((low, high))
-    return out, base, records, crops
+        for (k, region), low, high in zip(batch, lr, sr):
+            records[k]["paste_box"] = faces.paste(canvas, high, pasted[k])   # output pixels
+            crops.append((low, high, region))
+    return Enhanced(records, crops, before)
 
 
-def before_after(base: np.ndarray, out: np.ndarray, records: list[dict], crops: list[tuple],
-                 path: str, title: str) -> None:
+def before_after(result: Enhanced, out: np.ndarray, path: str, title: str) -> None:
     """Plain upscale | enhanced, and under them each enhanced face: LR input, the plain upscale
-    of its region, the enhanced region."""
-    pasted = [r["paste_box"] for r in records if r["enhanced"]]
-    rows = 1 + len(pasted)
-    fig = Figure(figsize=(9, 4 + 2.2 * len(pasted)))
+    of its region, the enhanced region; each labelled with the face's index in its files."""
+    enhanced = [(k, r["paste_box"]) for k, r in enumerate(result.records) if r["enhanced"]]
+    rows = 1 + len(enhanced)
+    fig = Figure(figsize=(9, 4 + 2.2 * len(enhanced)))
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(rows, 6, height_ratios=[4] + [2.2] * len(pasted))
-    for col, (name, img) in enumerate((("bicubic upscale", base), ("enhanced", out))):
+    grid = fig.add_gridspec(rows, 6, height_ratios=[4] + [2.2] * len(enhanced))
+    for col, (name, img) in enumerate((("bicubic upscale", result.preview),
+                                       ("enhanced", preview(out)))):
         ax = fig.add_subplot(grid[0, 3 * col:3 * col + 3])
         ax.imshow(img)
         ax.set_title(name, fontsize=9)
         ax.axis("off")
-    for row, ((low, _), (x0, y0, x1, y1)) in enumerate(zip(crops, pasted), start=1):
-        panels = (("LR 16x16", low), ("bicubic", base[y0:y1, x0:x1]),
-                  ("enhanced", out[y0:y1, x0:x1]))
+    for row, ((low, _, region), (k, (x0, y0, x1, y1))) in enumerate(
+            zip(result.crops, enhanced), start=1):
+        panels = (("LR 16x16", low), ("bicubic", preview(region)),
+                  ("enhanced", preview(out[y0:y1, x0:x1])))
         for col, (name, img) in enumerate(panels):
             ax = fig.add_subplot(grid[row, 2 * col:2 * col + 2])
             ax.imshow(img, interpolation="nearest")
-            ax.set_title(f"face {row - 1}: {name}", fontsize=8)
+            ax.set_title(f"face {k}: {name}", fontsize=8)
             ax.axis("off")
     fig.suptitle(title, fontsize=9)
     fig.savefig(path, dpi=100, bbox_inches="tight")
 
 
-def write_outputs(stem: str, out_dir: str, base, out, records, crops, figure: bool) -> None:
+def stale_crops(stem: str, out_dir: str, records: list[dict]) -> list[str]:
+    """Face crops of `stem` in out_dir that this run did not write (an earlier run's)."""
+    written = {f"{stem}_face{k}_{t}.png" for k, r in enumerate(records) if r["enhanced"]
+               for t in ("lr", "sr")}
+    pattern = re.compile(re.escape(stem) + r"_face\d+_(lr|sr)\.png")
+    return sorted(n for n in os.listdir(out_dir) if pattern.fullmatch(n) and n not in written)
+
+
+def write_outputs(stem: str, out_dir: str, out: np.ndarray, result: Enhanced,
+                  figure: bool) -> None:
+    """All of a photo's files but <stem>_upscaled.png, written before the faces are pasted."""
     Image.fromarray(out).save(os.path.join(out_dir, f"{stem}_enhanced.png"))
-    Image.fromarray(base).save(os.path.join(out_dir, f"{stem}_upscaled.png"))
-    enhanced = [k for k, r in enumerate(records) if r["enhanced"]]
-    for k, (low, high) in zip(enhanced, crops):
+    enhanced = [k for k, r in enumerate(result.records) if r["enhanced"]]
+    for k, (low, high, _) in zip(enhanced, result.crops):
         Image.fromarray(low).save(os.path.join(out_dir, f"{stem}_face{k}_lr.png"))
         Image.fromarray(high).save(os.path.join(out_dir, f"{stem}_face{k}_sr.png"))
     with open(os.path.join(out_dir, f"{stem}_faces.json"), "w") as f:
-        json.dump({"size": list(base.shape[1::-1]), "faces": records}, f, indent=1)
-    if figure and records:
-        before_after(base, out, records, crops, os.path.join(out_dir, f"{stem}_compare.png"), stem)
+        json.dump({"size": list(out.shape[1::-1]), "faces": result.records}, f, indent=1)
+    if figure and result.records:
+        before_after(result, out, os.path.join(out_dir, f"{stem}_compare.png"), stem)
+    stale = stale_crops(stem, out_dir, result.records)
+    if stale:
+        tqdm.write(f"kept {len(stale)} face crops of an earlier run that this one did not "
+                   f"write: {result_folders.listed(stale)}")
 
 
 def photos(path: str) -> list[str]:
@@ -143,6 +210,18 @@ def photos(path: str) -> list[str]:
     return data.list_images(path)
 
 
+def enhance_file(path: str, rgb: np.ndarray, stem: str, opt, detector, gen) -> None:
+    """One photo: its plain upscale written, then the faces pasted into it and the rest."""
+    canvas = plain_upscale(rgb, opt.upscale)
+    Image.fromarray(canvas).save(os.path.join(opt.result_dir, f"{stem}_upscaled.png"))
+    result = enhance_photo(rgb, canvas, opt, detector, gen)
+    write_outputs(stem, opt.result_dir, canvas, result, not opt.no_figures)
+    done = sum(r["enhanced"] for r in result.records)
+    tqdm.write(f"{path}: {len(result.records)} faces found, {done} enhanced"
+               if result.records else
+               f"{path}: no face found; written upscaled {opt.upscale}x, unchanged")
+
+
 def main(argv: list[str] | None = None) -> list[str]:
     """Enhances every readable photo; returns the paths of the photos that could not be read."""
     opt = EnhanceOptions().parse(argv, verbose=False)
@@ -151,18 +230,16 @@ def main(argv: list[str] | None = None) -> list[str]:
             raise ValueError(f"--upscale {opt.upscale}: pass a whole factor of 1 or more")
         paths = photos(opt.input)
         prefix = checkpoints.intact(checkpoints.resolve(opt.weight_path))
-        os.makedirs(opt.result_dir, exist_ok=True)
+        result_folders.claim(opt.result_dir, "enhance.py", "--result_dir", {"--input": opt.input},
+                             legacy="*_faces.json")
         gen = Generator(opt, prefix)
     except (FileNotFoundError, data.DataError, ValueError, OSError) as err:
         sys.exit(f"error: {err}")
     detector = faces.Detector()
-    stems = {p: os.path.splitext(os.path.basename(p))[0] for p in paths}
+    stems = result_folders.output_stems([os.path.basename(p) for p in paths])
     unreadable = []
     for path, rgb in faces.readable(paths, unreadable):
-        out, base, records, crops = enhance_photo(rgb, opt, detector, gen)
-        if not records:
-            tqdm.write(f"{path}: no face found; written upscaled {opt.upscale}x, unchanged")
-        write_outputs(stems[path], opt.result_dir, base, out, records, crops, not opt.no_figures)
+        enhance_file(path, rgb, stems[os.path.basename(path)], opt, detector, gen)
     gen.close()
     print(f"results in {opt.result_dir}")
     return unreadable

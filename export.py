@@ -1,8 +1,8 @@
 """Export a trained generator for deployment, each format with a JSON beside it:
 
     python export.py --weight_path checkpoint/eipnet_lfw128 --output export/eipnet
-    python export.py --weight_path checkpoint/CelebA --format onnx --dtype uint8 --output out
-    python export.py --model jeanet --weight_path checkpoint/jeanet_lfw128 --side_outputs ...
+    python export.py --format onnx --dtype uint8 --output out
+    python export.py --model jeanet --weight_path checkpoint/MY_JEANET_RUN --side_outputs ...
 
 - savedmodel/  SavedModel, tag "serve", signature "serving_default": lr -> sr (+ side outputs)
 - frozen.pb    frozen GraphDef (facenet's freeze_graph.py pattern): input node "lr",
@@ -29,6 +29,7 @@ import checkpoints
 import data
 from networks import generators
 from options.export_options import FORMATS, ExportOptions
+import result_folders
 import test
 from tf1 import tf
 
@@ -142,16 +143,6 @@ def write_onnx(serving: Serving, path: str, opt) -> dict:
 WRITERS = {"savedmodel": write_savedmodel, "frozen": write_frozen, "onnx": write_onnx}
 
 
-def writable_folder(path: str) -> None:
-    """Raises ValueError naming the folder if it cannot be created or written to."""
-    try:
-        os.makedirs(path, exist_ok=True)
-        tempfile.TemporaryFile(dir=path).close()
-    except OSError as err:
-        raise ValueError(f"cannot write to --output {path!r} ({err.strerror or err}): "
-                         f"pass a folder you can write to") from err
-
-
 def checked_formats(formats: list[str]) -> list[str]:
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown or not formats:
@@ -159,8 +150,26 @@ def checked_formats(formats: list[str]) -> list[str]:
     return formats
 
 
+# what tf.saved_model.Builder writes into its folder; anything else there is someone else's
+SAVEDMODEL_FILES = ("saved_model.pb", "fingerprint.pb", "variables", "assets")
+
+
+def foreign_files(out_dir: str, formats: list[str]) -> list[str]:
+    """Files in the savedmodel/ folder of an earlier export that a SavedModel does not hold."""
+    folder = os.path.join(out_dir, FILES["savedmodel"])
+    if "savedmodel" not in formats or not os.path.isdir(folder):
+        return []
+    return [os.path.relpath(os.path.join(root, name), out_dir)
+            for root, _, names in os.walk(folder) for name in names
+            if os.path.relpath(os.path.join(root, name), folder).split(os.sep)[0]
+            not in SAVEDMODEL_FILES]
+
+
 def replace(src: str, dst: str) -> None:
-    """Move a finished export over the old one (a folder cannot be replaced in one step)."""
+    """Move a finished export over the old one, named in one line (a folder cannot be replaced
+    in one step; foreign_files checked that the old one holds only a SavedModel's files)."""
+    if os.path.lexists(dst):
+        print(f"replacing {dst} of an earlier export")
     if os.path.isdir(dst) and not os.path.islink(dst):
         shutil.rmtree(dst)
     os.replace(src, dst)
@@ -192,7 +201,12 @@ def main(argv: list[str] | None = None) -> list[str]:
         formats = checked_formats(opt.format)
         prefix = checkpoints.intact(checkpoints.resolve(opt.weight_path))
         serving = serving_graph(opt, prefix)
-        writable_folder(out_dir)   # after the checks above, so that they leave no folder
+        # after the checks above, so that they leave no folder
+        result_folders.claim(out_dir, "export.py", "--output")
+        foreign = foreign_files(out_dir, formats)
+        if foreign:
+            raise ValueError(f"{result_folders.listed(foreign)} in --output {out_dir!r} would be "
+                             f"lost with the SavedModel it replaces: move them away")
         written = [export(serving, fmt, out_dir, opt) for fmt in formats]
     except (OSError, ValueError) as err:   # FileNotFoundError is an OSError
         sys.exit(f"error: {err}")

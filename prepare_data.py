@@ -21,29 +21,39 @@ from PIL import Image
 
 import data
 from photos import faces
+import result_folders
 
 MANIFEST = "manifest.csv"
 COLUMNS = ["source", "face", "crop", "left", "top", "right", "bottom",
            *[f"{p}_{c}" for p in faces.POINTS for c in "xy"], "native_size", "scale", "status"]
 
 
-def done_sources(out_dir: str) -> tuple[set[str], list[dict]]:
-    """The photos already prepared (their crops all on disk) and the manifest rows to keep."""
+def outdated(row: dict, out_dir: str, min_size: int) -> bool:
+    """Whether a manifest row must be made again: its crop is missing, or its face was too small
+    for an earlier --min_size and is large enough for this one."""
+    if row["crop"]:
+        return not os.path.exists(os.path.join(out_dir, row["crop"]))
+    return row["status"].startswith("too small") and float(row["native_size"]) >= min_size
+
+
+def done_sources(out_dir: str, min_size: int) -> tuple[set[str], list[dict]]:
+    """The photos already prepared (their crops all on disk, every face decided as this
+    --min_size decides it) and the manifest rows to keep."""
     path = os.path.join(out_dir, MANIFEST)
     if not os.path.exists(path):
         return set(), []
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    missing = {r["source"] for r in rows
-               if r["crop"] and not os.path.exists(os.path.join(out_dir, r["crop"]))}
-    kept = [r for r in rows if r["source"] not in missing]
+    redo = {r["source"] for r in rows if outdated(r, out_dir, min_size)}
+    kept = [r for r in rows if r["source"] not in redo]
     return {r["source"] for r in kept}, kept
 
 
-def face_rows(source: str, rgb, detector: faces.Detector, min_size: int, out_dir: str) -> list[dict]:
-    """Detect, align and write the crops of one photo; one manifest row per face (a row with
-    status "no face" when there is none, so that a rerun skips the photo)."""
-    stem = os.path.splitext(os.path.basename(source))[0]
+def face_rows(source: str, stem: str, rgb, detector: faces.Detector, min_size: int,
+              out_dir: str) -> list[dict]:
+    """Detect, align and write the crops of one photo as <stem>_face<k>.png; one manifest row
+    per face (a row with status "no face" when there is none, so that a rerun skips the
+    photo)."""
     rows = []
     for k, face in enumerate(detector(rgb)):
         native = faces.native_size(face.landmarks)
@@ -62,7 +72,7 @@ def face_rows(source: str, rgb, detector: faces.Detector, min_size: int, out_dir
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--input", required=True, help="folder of photographs")
     parser.add_argument("--output", default="datasets/my_faces", help="folder for the crops")
     parser.add_argument("--min_size", type=int, default=data.HR_SIZE,
@@ -70,11 +80,13 @@ def main(argv: list[str] | None = None) -> dict:
     opt = parser.parse_args(argv)
     try:
         paths = data.list_images(opt.input)
-        os.makedirs(opt.output, exist_ok=True)
-    except (data.DataError, OSError) as err:
+        result_folders.claim(opt.output, "prepare_data.py", "--output", {"--input": opt.input},
+                             legacy=MANIFEST)
+    except (data.DataError, ValueError) as err:
         sys.exit(f"error: {err}")
-    done, rows = done_sources(opt.output)
+    done, rows = done_sources(opt.output, opt.min_size)
     todo = [p for p in paths if os.path.basename(p) not in done]
+    stems = result_folders.output_stems([os.path.basename(p) for p in paths])
     print(f"{len(paths) - len(todo)} photos already prepared, {len(todo)} to do")
     detector = faces.Detector()
     unreadable = []
@@ -84,7 +96,8 @@ def main(argv: list[str] | None = None) -> dict:
         writer.writerows(rows)
         f.flush()
         for path, rgb in faces.readable(todo, unreadable):
-            found = face_rows(os.path.basename(path), rgb, detector, opt.min_size, opt.output)
+            name = os.path.basename(path)
+            found = face_rows(name, stems[name], rgb, detector, opt.min_size, opt.output)
             writer.writerows(found)
             f.flush()   # a photo's rows once its crops are on disk: an interruption loses no crop
             rows += found

@@ -1,15 +1,15 @@
 """Evaluate EIPNet (paper Section 4.3), JEANet (--model jeanet) or the prior-guided models
 (--model prior_guided, prior_guided_gan): super-resolve a folder of faces and score them.
 
-    python test.py --weight_path checkpoint/CelebA --test_path datasets/test
+    python test.py --weight_path checkpoint/eipnet_lfw128 --test_path datasets/test
 
 An HR image (at least 128x128; any size but 16x16 with --input auto) is cropped with the
 --dataset preset, degraded to 16x16 (bilinear 128->64->32->16, as in training), super-resolved
 and scored against itself, with bicubic upscaling as the baseline. A 16x16 image is LR: it is
 only super-resolved. Other images are skipped with a note, as are unreadable files.
-Writes to --result_dir (default checkpoint_path/save_path/result; <stem> is the file name
-without its extension, or with it when two files share a stem): <stem>_SR.png,
-<stem>_bicubic.png, <stem>_edge{32,64,128}.png (<stem>_coarse.png and <stem>_parsing.png for
+Writes to --result_dir (default: result/ beside the weights; a new folder, or one of test.py's:
+result_folders.py; <stem> is the file name without its extension, or with it when two files
+share a stem): <stem>_SR.png, <stem>_bicubic.png, <stem>_edge{32,64,128}.png (<stem>_coarse.png and <stem>_parsing.png for
 the prior-guided models), <stem>_compare.png, metrics.csv (one row per image), summary.json and
 summary.md (Tables 6-9 of the paper, printed at the end). The architecture options a checkpoint
 fixes (EIPNet's tail, the edge blocks, JEANet's shortcuts) are read from it.
@@ -22,7 +22,6 @@ import importlib.metadata
 import json
 import os
 import sys
-from collections import Counter
 
 import cv2
 import numpy as np
@@ -34,6 +33,8 @@ from evaluation import metrics, scoring
 from evaluation.scoring import METHODS, Reference, Sample, needs_box
 from networks import generators, identity, lpips_tf, perceptual, prior_guided
 from options.test_options import TestOptions
+from result_folders import output_stems
+import result_folders
 from tf1 import session_config, tf
 
 NAMES = {"hr": "HR", "bicubic": "Bicubic"}   # and "sr": the model's title, see method_names
@@ -63,7 +64,8 @@ class Generator:
             saver.restore(self.sess, prefix)
         except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as err:
             raise ValueError(f"{prefix!r} does not fit a generator with --model {opt.model}: "
-                             f"pass the --model it was trained with "
+                             f"it was trained as another model or with other architecture "
+                             f"options, which its run's opt.txt names "
                              f"({err.message.splitlines()[0]})") from err
         for note in notes:   # only once the weights fit
             print(note)
@@ -120,16 +122,6 @@ def columns(wanted: list[str]) -> list[str]:
     return cols
 
 
-def output_stems(names: list[str]) -> dict[str, str]:
-    """File name -> stem of its output files: the name without its extension, or the whole
-    name where stems collide (face.jpg and face.png), so no result overwrites another."""
-    stems = {n: os.path.splitext(n)[0] for n in names}
-    while len(set(stems.values())) < len(stems):   # ends: the names themselves are unique
-        counts = Counter(stems.values())
-        stems = {n: n if counts[s] > 1 else s for n, s in stems.items()}
-    return stems
-
-
 def load_sample(path: str, opt, stem: str | None = None) -> Sample:
     """Raises DataError for an unreadable file, an LR image that is not 16x16, or an image
     too small to be an HR reference (smaller than the 128x128 output and not 16x16). `stem`
@@ -149,6 +141,9 @@ def load_sample(path: str, opt, stem: str | None = None) -> Sample:
                              f"{data.HR_SIZE} output, so it cannot be an HR reference: give HR "
                              f"faces of at least {data.HR_SIZE}x{data.HR_SIZE}, or 16x16 LR "
                              f"faces to super-resolve only")
+    if opt.dataset == "aligned" and h != w:
+        tqdm.write(f"note: {path!r} is {w}x{h}: --dataset aligned resizes it to "
+                   f"{data.HR_SIZE}x{data.HR_SIZE}, not keeping its aspect; crop it square first")
     hr = data.preset_crop(img, opt.dataset, opt.hr_resize)
     return Sample(name, stem, data.downscale(hr, opt.degradation), hr, file_digest(path))
 
@@ -431,16 +426,12 @@ def open_cache(opt, wanted: list[str]) -> scoring.ReferenceCache:
     return scoring.ReferenceCache(path, reference_settings(opt, wanted) if path else {})
 
 
-def output_folder(opt) -> str:
-    """--result_dir (default checkpoint_path/save_path/result), created; ValueError if it
-    cannot be, before any model is loaded."""
-    out_dir = opt.result_dir or os.path.join(opt.run_dir, "result")
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as err:   # a file of that name, or a parent that is a file
-        raise ValueError(f"cannot write results to {out_dir!r} ({err.strerror}): pass "
-                         f"--result_dir a folder") from err
-    return out_dir
+def output_folder(opt, prefix: str) -> str:
+    """--result_dir, by default the result folder beside the weights (the run they come from),
+    claimed under result_folders' rule before any model is loaded (FolderError otherwise)."""
+    out_dir = opt.result_dir or os.path.join(os.path.dirname(prefix), "result")
+    return result_folders.claim(out_dir, "test.py", "--result_dir", {"--test_path": opt.test_path},
+                                legacy="metrics.csv")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -449,7 +440,7 @@ def main(argv: list[str] | None = None) -> dict:
         wanted = wanted_metrics(opt)
         prefix = checkpoints.intact(checkpoints.resolve(opt.weight_path))
         paths = data.list_images(opt.test_path)
-        out_dir = output_folder(opt)
+        out_dir = output_folder(opt, prefix)
         log = scoring.CsvLog(os.path.join(out_dir, "metrics.csv"), columns(wanted),
                                 opt.resume, scoring_settings(opt, prefix))
     except (FileNotFoundError, data.DataError, ValueError) as err:

@@ -397,6 +397,9 @@ def check_inputs(opt) -> tuple[list[str], data.Example, str | None]:
     if "vgg" in opt.losses and opt.vgg19_weights and not os.path.isfile(opt.vgg19_weights):
         raise FileNotFoundError(f"--vgg19_weights {opt.vgg19_weights!r}: no such file")
     train_paths = data.list_images(opt.train_path)
+    if len(train_paths) < opt.batchSize:
+        print(f"note: {len(train_paths)} training images, fewer than one batch of {opt.batchSize}: "
+              f"each batch repeats some of them")
     _, val = data.load_eval_set(data.list_images(opt.test_path)[:opt.val_size], opt.dataset,
                                 opt.canny, opt.canny_k, opt.hr_resize, opt.degradation)
     if val is None:
@@ -439,16 +442,22 @@ def generator_mismatches(opt, prefix: str) -> list[str]:
         return checkpoints.mismatches(checkpoints.generator_variables(design=False), prefix)
 
 
+def check_fit(opt, prefix: str, option: str) -> None:
+    """ValueError naming the generator variables `prefix` lacks for opt, before anything of the
+    run (opt.txt first) is written."""
+    wrong = generator_mismatches(opt, prefix)
+    if wrong:
+        shown = "; ".join(wrong[:5]) + (f"; and {len(wrong) - 5} more" if len(wrong) > 5 else "")
+        raise ValueError(f"{option} {prefix} does not fit --model {opt.model}: {shown}. "
+                         f"Pass the --model it was trained with")
+
+
 def pretrained_options(opt):
     """opt with --pretrained resolved to a checkpoint prefix and the architecture it fixes
     (EIPNet's tail, edge blocks, JEANet's shortcuts), each override noted."""
     prefix = checkpoints.intact(checkpoints.resolve(opt.pretrained), "--pretrained")
     opt, notes = generators.trained_options(opt, prefix)
-    wrong = generator_mismatches(opt, prefix)
-    if wrong:
-        shown = "; ".join(wrong[:5]) + (f"; and {len(wrong) - 5} more" if len(wrong) > 5 else "")
-        raise ValueError(f"--pretrained {prefix} does not fit --model {opt.model}: {shown}. "
-                         f"Pass the --model it was trained with")
+    check_fit(opt, prefix, "--pretrained")
     opt.pretrained = prefix
     for note in notes:
         print(note)
@@ -545,6 +554,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         distribute.check_options(opt)
         train_paths, val, resume = check_inputs(opt)
+        if resume:
+            check_fit(opt, resume, "--continue_train:")
         if opt.pretrained and not resume:   # a new run, or one that saved nothing yet
             opt = pretrained_options(opt)
     except (data.DataError, FileExistsError, FileNotFoundError, ValueError) as err:

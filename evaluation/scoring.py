@@ -355,8 +355,10 @@ class ReferenceCache:
                 "hr_code BLOB, hr_facenet BLOB, PRIMARY KEY (settings, image))"))
 
     def _give_up(self, err: Exception) -> None:
-        warnings.warn(f"not using the evaluation cache {self.path!r} ({err}): delete it, or pass "
-                      f"--eval_cache another file (or none)", stacklevel=3)
+        advice = ("it is a folder: pass --eval_cache a file" if os.path.isdir(self.path) else
+                  "delete it, or pass --eval_cache another file (or none)")
+        warnings.warn(f"not using the evaluation cache {self.path!r} ({err}): {advice}",
+                      stacklevel=3)
         if self.db is not None:
             self.db.close()
         self.db = None

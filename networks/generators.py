@@ -135,7 +135,7 @@ def trained_options(opt, prefix: str) -> tuple[argparse.Namespace, list[str]]:
         found = GENERATORS[opt.model].architecture(prefix)
     except KeyError as err:
         raise ValueError(f"{prefix!r} holds no {GENERATORS[opt.model].title} generator (no "
-                         f"{err}): pass the --model it was trained with") from err
+                         f"{err}): it was trained as another model; its run's opt.txt names the --model") from err
     notes = [f"note: {prefix} was trained with {as_flag(k, v)}: using that, not "
              f"{as_flag(k, getattr(opt, k))}"
              for k, v in found.items() if getattr(opt, k) not in (v, "auto")]

@@ -13,6 +13,13 @@ def int_list(text: str) -> list[int]:
     return [int(t) for t in text.split(",") if t.strip()]
 
 
+def non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative: pass 0 or more")
+    return value
+
+
 def str_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 

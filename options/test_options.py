@@ -1,7 +1,7 @@
 import argparse
 import os
 
-from .base_options import BaseOptions, str_list
+from .base_options import BaseOptions, non_negative, str_list
 
 
 def default_eval_cache() -> str:
@@ -22,7 +22,7 @@ class TestOptions(BaseOptions):
         parser.add_argument("--weight_path", default="checkpoint/eipnet_lfw128",
                             help="folder holding G_weight.ckpt (or a checkpoint prefix)")
         parser.add_argument("--result_dir", default=None,
-                            help="output folder (default: checkpoint_path/save_path/result)")
+                            help="output folder (default: result/ in the folder of --weight_path)")
         parser.add_argument("--input", default="auto", choices=["auto", "hr", "lr"],
                             help="hr: degrade then score; lr: SR only; auto: 16x16 images are LR")
         parser.add_argument("--metrics", type=str_list,
@@ -39,7 +39,7 @@ class TestOptions(BaseOptions):
         parser.add_argument("--tar_network", type=float, nargs="+", default=[0.02, 0.04],
                             help="FaceNet squared-L2 thresholds d (Eq 12)")
         parser.add_argument("--no_figures", action="store_true", help="skip comparison figures")
-        parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+        parser.add_argument("--workers", type=non_negative, default=os.cpu_count() or 1,
                             help="processes for the per-face metrics and images, beside the "
                                  "generator's (0: all in the main process)")
         parser.add_argument("--resume", action="store_true",

@@ -143,27 +143,78 @@ def face_mask(size: int) -> np.ndarray:
     return mask
 
 
-def paste(base: np.ndarray, crop: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """`crop` (aligned at its own size) blended into `base` (uint8, pixels of which
-    `landmarks` are given) through face_mask, area-averaged first to the face's size in `base`
-    when it is larger. Pixels where the mask is 0 keep base's value
-    exactly. Returns the new image and the mask's bounding box (left, top, right, bottom)."""
-    footprint = int(round(native_size(landmarks)))
-    if footprint < crop.shape[0]:   # area-average first: the warp alone would alias
-        crop = cv2.resize(crop, (footprint, footprint), interpolation=cv2.INTER_AREA)
-    size = crop.shape[0]
-    h, w = base.shape[:2]
-    inverse = cv2.invertAffineTransform(alignment(landmarks, size))
-    flags = cv2.INTER_LINEAR
-    face = cv2.warpAffine(crop.astype(np.float32), inverse, (w, h), flags=flags,
-                          borderMode=cv2.BORDER_REPLICATE)
-    mask = cv2.warpAffine(face_mask(size), inverse, (w, h), flags=flags,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)[..., None]
-    out = base.astype(np.float32) + mask * (face - base)
-    out = np.where(mask > 0, np.clip(np.rint(out), 0, 255), base).astype(np.uint8)
-    ys, xs = np.nonzero(mask[..., 0])
-    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) if len(xs) else None
-    return out, box
+STRIP = 512   # rows of a face's region warped at a time: a big face's float32 buffers stay small
+
+
+def paste_inverse(landmarks: np.ndarray, crop_size: int) -> tuple[int, np.ndarray]:
+    """The side a `crop_size` crop is pasted at (area-averaged first to the face's size in the
+    image when that is smaller: the warp alone would alias) and the 2x3 map from that crop to
+    the image."""
+    size = min(int(round(native_size(landmarks))), crop_size)
+    return size, cv2.invertAffineTransform(alignment(landmarks, size))
+
+
+def strips(inverse: np.ndarray, size: int, shape: tuple) -> Iterator[tuple[tuple, np.ndarray]]:
+    """(x0, y0, x1, y1), and the crop-to-region map, of each strip of the image region the crop
+    can reach through `inverse` (its corners, a pixel beyond for the linear interpolation).
+    Warping into a region with the map shifted by its corner gives the same pixels as warping
+    into the whole image (checked on every face of ../shared/data/photos)."""
+    corners = np.array([[-1, -1, 1], [size, -1, 1], [-1, size, 1], [size, size, 1]],
+                       np.float64) @ inverse.T
+    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 1, 0).tolist()
+    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 2, (shape[1], shape[0])).tolist()
+    for top in range(y0, y1, STRIP):
+        shifted = inverse.copy()
+        shifted[:, 2] -= (x0, top)
+        yield (x0, top, x1, min(top + STRIP, y1)), shifted
+
+
+def warped(image: np.ndarray, matrix: np.ndarray, box: tuple, border: int) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return cv2.warpAffine(image, matrix, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                          borderMode=border, borderValue=0)
+
+
+def union(box: tuple | None, mask: np.ndarray, corner: tuple) -> tuple | None:
+    """`box` grown by the bounding box of mask > 0, whose pixel (0, 0) is `corner` (x, y)."""
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return box
+    found = (int(xs.min()) + corner[0], int(ys.min()) + corner[1],
+             int(xs.max()) + 1 + corner[0], int(ys.max()) + 1 + corner[1])
+    return found if box is None else (*np.minimum(box[:2], found[:2]).tolist(),
+                                      *np.maximum(box[2:], found[2:]).tolist())
+
+
+def mask_box(landmarks: np.ndarray, crop_size: int, shape: tuple) -> tuple | None:
+    """The bounding box (left, top, right, bottom) of the mask that `paste` blends a
+    `crop_size` crop through, in an image of `shape`; None if it misses the image."""
+    size, inverse = paste_inverse(landmarks, crop_size)
+    mask, box = face_mask(size), None
+    for region, matrix in strips(inverse, size, shape):
+        box = union(box, warped(mask, matrix, region, cv2.BORDER_CONSTANT), region[:2])
+    return box
+
+
+def paste(canvas: np.ndarray, crop: np.ndarray, landmarks: np.ndarray) -> tuple | None:
+    """Blends `crop` (aligned at its own size) into `canvas` (uint8, pixels of which
+    `landmarks` are given) in place, through face_mask, area-averaged first to the face's size
+    in `canvas` when it is larger. Only the face's region is warped, strip by strip, so memory
+    stays that of a strip whatever the canvas. Pixels where the mask is 0 keep their value
+    exactly. Returns the mask's bounding box (left, top, right, bottom)."""
+    size, inverse = paste_inverse(landmarks, crop.shape[0])
+    if size < crop.shape[0]:
+        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+    crop, mask_crop, box = crop.astype(np.float32), face_mask(size), None
+    for region, matrix in strips(inverse, size, canvas.shape):
+        x0, y0, x1, y1 = region
+        face = warped(crop, matrix, region, cv2.BORDER_REPLICATE)
+        mask = warped(mask_crop, matrix, region, cv2.BORDER_CONSTANT)[..., None]
+        base = canvas[y0:y1, x0:x1]
+        out = base.astype(np.float32) + mask * (face - base)
+        canvas[y0:y1, x0:x1] = np.where(mask > 0, np.clip(np.rint(out), 0, 255), base)
+        box = union(box, mask[..., 0], (x0, y0))
+    return box
 
 
 def readable(paths: list[str], unreadable: list[str]) -> Iterator[tuple[str, np.ndarray]]:

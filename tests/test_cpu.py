@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-import tf1
 from conftest import ROOT
 from options.train_options import TrainOptions
+import tf1
 
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 

@@ -22,11 +22,11 @@ import data
 import distribute
 from networks import generators
 import test as test_script
-import train
 from conftest import ROOT, copy_faces, log_steps, train_args
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from tf1 import session_config, tf
+import train
 
 START_SECONDS = 120   # a worker's graph build, first step and a few more, at most
 

@@ -12,11 +12,11 @@ import losses
 import model
 from networks import jeanet
 import test as test_script
-import train
 from conftest import two_step_run
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from tf1 import session_config, tf
+import train
 
 pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run
 

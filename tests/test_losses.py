@@ -5,9 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import identity_of
 import data
 import losses
-from conftest import identity_of
 from networks.identity import IdentityNet, embed
 from options.test_options import TestOptions
 from tf1 import tf

@@ -10,10 +10,10 @@ import pytest
 from brisque import BRISQUE
 from skimage.color import rgb2ycbcr
 
+from conftest import LFW, face_recognition_api, identity_of
 import data
 from evaluation import metrics
 import model
-from conftest import LFW, face_recognition_api, identity_of
 from options.test_options import TestOptions
 
 pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import checkpoints
-import model
 from conftest import OFFICIAL
+import model
 from tf1 import tf
 
 pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run

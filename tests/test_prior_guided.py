@@ -18,11 +18,11 @@ import model
 from networks import generators, jeanet, perceptual, prior_guided
 from photos import parsing
 import test as test_script
-import train
 from conftest import copy_faces, two_step_run
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from tf1 import session_config, tf
+import train
 
 pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run
 

@@ -17,9 +17,9 @@ import checkpoints
 import data
 import model
 import test as test_script
-import train
 from conftest import ROOT, log_steps, train_args
 from tf1 import tf
+import train
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +141,8 @@ def test_resume_with_another_model_stops_and_deletes_nothing(base_run, dataset, 
     run = copy_of(base_run, tmp_path)
     (run / "model.ckpt-6.index.tempstate7734738002659615208").write_bytes(b"partial")
     before = sorted(os.listdir(run))
-    with pytest.raises(SystemExit, match=r"error: .*model.ckpt-4 does not fit this model: "
-                                         r"resume with the --model and --losses it was trained"):
+    with pytest.raises(SystemExit, match=r"error: --continue_train: .*model.ckpt-4 does not fit "
+                                         r"--model jeanet: .*Pass the --model it was trained"):
         resume(dataset, tmp_path, 6, "--model", "jeanet", "--max_to_keep", "1")
     assert sorted(os.listdir(run)) == before
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 import checkpoints
+from conftest import ROOT
 import data
 from evaluation import metrics
 import model
-from conftest import ROOT
 from tf1 import tf
 
 pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run

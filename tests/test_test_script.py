@@ -240,7 +240,7 @@ def test_clear_errors(our_weights, faces_dir, tmp_path, capsys):
     empty.mkdir()
     with pytest.raises(SystemExit, match="no images.*empty"):
         run(tmp_path, empty, our_weights)
-    with pytest.raises(SystemExit, match="--model jeanet: pass the --model it was trained"):
+    with pytest.raises(SystemExit, match="--model jeanet: it was trained as another model"):
         run(tmp_path, faces_dir, our_weights, "--model", "jeanet")
     assert "note:" not in capsys.readouterr().out   # no architecture notes for a wrong model
     broken = tmp_path / "broken"
@@ -315,8 +315,8 @@ def test_result_dir_that_is_a_file_stops_before_the_model(our_weights, faces_dir
         raise AssertionError("the model was loaded before the output folder was checked")
     monkeypatch.setattr(test_script, "Generator", no_model)
     (tmp_path / "result").write_text("my notes")
-    expected = (f"error: cannot write results to '{tmp_path}/result' (File exists): pass "
-                "--result_dir a folder")
+    expected = (f"error: cannot write to --result_dir '{tmp_path}/result' (File exists): pass "
+                "a folder you can write to")
     with pytest.raises(SystemExit, match=re.escape(expected)):
         run(tmp_path, faces_dir, our_weights)
     assert (tmp_path / "result").read_text() == "my notes"

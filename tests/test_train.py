@@ -5,11 +5,11 @@ import os
 import numpy as np
 import pytest
 
-import data
-import train
 from conftest import log_steps, train_args
+import data
 from options.train_options import TrainOptions
 from tf1 import session_config, tf, usable_precision
+import train
 
 
 def test_train_writes_run_and_resumes(dataset, tmp_path):

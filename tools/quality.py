@@ -57,7 +57,9 @@ def check_photo(original: np.ndarray, boxes: list, opt, detector, gen) -> list[d
     h, w = (s // f * f for s in original.shape[:2])
     original = original[:h, :w]
     low = cv2.resize(original, (w // f, h // f), interpolation=cv2.INTER_AREA)
-    out, base, records, _ = enhance.enhance_photo(low, opt, detector, gen)
+    base = enhance.plain_upscale(low, f)
+    out = base.copy()
+    records = enhance.enhance_photo(low, out, opt, detector, gen).records
     rows = []
     for box in boxes:
         k = matched([np.multiply(r["box"], f) for r in records], box)

@@ -1,0 +1,203 @@
+"""Nothing lost, round 2 (issue 23): enhance.py, prepare_data.py, export.py, a failed resume
+and test.py under big photos, shared folders and reruns, each case as a user runs it, on real
+photos (../shared/data/photos) and faces (lfw128)."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, SHARED, train_args
+import enhance
+import export
+import prepare_data
+import result_folders
+import train
+
+PHOTOS = SHARED / "data" / "photos"
+SHIPPED = ROOT / "checkpoint" / "eipnet_lfw128"
+GROUP = PHOTOS / "2007_007763.jpg"   # nine faces of 44-58 px crops
+
+
+def small_photo(folder: Path, name: str) -> Path:
+    """The group photo halved (faces of about 25 px): quick to enhance."""
+    folder.mkdir(parents=True, exist_ok=True)
+    img = Image.open(GROUP).convert("RGB")
+    img.resize((img.width // 2, img.height // 2), Image.BICUBIC).save(folder / name)
+    return folder / name
+
+
+def run_enhance(src: Path, out: Path, *extra: str) -> list[str]:
+    return enhance.main(["--input", str(src), "--result_dir", str(out), "--upscale", "2",
+                         "--weight_path", str(SHIPPED), "--no_figures", *extra])
+
+
+PASTE_RSS = """
+import resource, sys
+import numpy as np
+sys.path.insert(0, {root!r})
+import data, faces
+canvas = np.zeros((6000, 8000, 3), np.uint8) + 90
+crop = data.read_image({face!r})
+landmarks = faces.template(128) * 3 + 2000   # a 384 px face
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+faces.paste(canvas, crop, landmarks)
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(grown // 1024, (canvas != 90).any(-1).sum())
+"""
+
+
+def test_a_face_pasted_into_a_big_photo_costs_only_its_region(val_paths):
+    """Bug 1: pasting one face into a 48 MP canvas grows the peak memory by its region's
+    buffers (a few MB), not by whole-image float32 arrays (about 2.5 GB)."""
+    code = PASTE_RSS.format(root=str(ROOT), face=val_paths[0])
+    grown_mb, changed = subprocess.run([sys.executable, "-c", code], check=True, text=True,
+                                       capture_output=True).stdout.split()
+    assert int(grown_mb) < 100, grown_mb
+    assert int(changed) > 384 * 384 // 4   # the face's ellipse was pasted
+
+
+def test_two_photos_with_one_stem_keep_both_results(tmp_path):
+    """Bug 2: p.jpg and p.png give p.jpg_* and p.png_*, as test.py names them."""
+    src = tmp_path / "in"
+    small_photo(src, "p.jpg")
+    small_photo(src, "p.png")
+    assert run_enhance(src, tmp_path / "out") == []
+    for name in ("p.jpg", "p.png"):
+        assert (tmp_path / "out" / f"{name}_enhanced.png").exists()
+        assert (tmp_path / "out" / f"{name}_faces.json").exists()
+
+
+@pytest.mark.parametrize("where", ["same", "inside"])
+def test_enhance_never_writes_into_its_input(tmp_path, where):
+    """Bug 3: --result_dir equal to or inside --input stops in one line; the user's own
+    p_upscaled.png is kept and nothing is written."""
+    src = tmp_path / "in"
+    small_photo(src, "p.jpg")
+    (src / "p_upscaled.png").write_bytes(b"the user's own")
+    out = src if where == "same" else src / "out"
+    with pytest.raises(SystemExit, match="overlaps --input"):
+        run_enhance(src, out)
+    assert (src / "p_upscaled.png").read_bytes() == b"the user's own"
+    assert sorted(os.listdir(src)) == ["p.jpg", "p_upscaled.png"]
+
+
+def test_a_folder_of_another_script_or_of_the_user_is_refused(tmp_path):
+    """The rule: a folder holding files no run marked, or another script's results, is not
+    written to, and its files are kept."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(result_folders.FolderError, match="1 files that no enhance.py run"):
+        result_folders.claim(str(mine), "enhance.py", "--result_dir")
+    ours = result_folders.claim(str(tmp_path / "ours"), "test.py", "--result_dir")
+    with pytest.raises(result_folders.FolderError, match="holds the results of test.py"):
+        result_folders.claim(ours, "enhance.py", "--result_dir")
+    assert result_folders.claim(ours, "test.py", "--result_dir") == ours
+    assert (mine / "notes.txt").read_text() == "keep"
+
+
+def prepare(src: Path, out: Path, min_size: int) -> dict:
+    return prepare_data.main(["--input", str(src), "--output", str(out), "--min_size",
+                              str(min_size)])
+
+
+def test_prepare_data_rerun_with_a_lower_min_size_writes_the_faces_it_now_keeps(tmp_path,
+                                                                                capsys):
+    """Bug 4: --min_size 64, then 32: the second run writes the crops of the faces of 32-64 px
+    and counts as too small only faces under 32 px."""
+    src = tmp_path / "raw"
+    src.mkdir()
+    shutil.copy(GROUP, src)
+    first = prepare(src, tmp_path / "set", 64)
+    assert first["too_small"] >= 5
+    second = prepare(src, tmp_path / "set", 32)
+    assert second["faces"] == first["faces"]
+    assert second["written"] == first["written"] + first["too_small"] - second["too_small"]
+    assert second["too_small"] == 0   # none of its faces is under 32 px
+    assert len(list((tmp_path / "set").glob("*_face*.png"))) == second["written"]
+    assert f"{second['written']} crops written, 0 faces skipped as smaller than 32 px" in \
+        capsys.readouterr().out
+
+
+@pytest.mark.parametrize("where", ["same", "inside"])
+def test_prepare_data_never_writes_into_its_input(tmp_path, where):
+    """Bug 5: --output equal to or inside --input stops in one line, before any crop."""
+    src = tmp_path / "raw"
+    src.mkdir()
+    shutil.copy(GROUP, src)
+    out = src if where == "same" else src / "faces"
+    with pytest.raises(SystemExit, match="overlaps --input"):
+        prepare(src, out, 32)
+    assert os.listdir(src) == [GROUP.name]
+
+
+def run_export(out: Path, fmt: str) -> list[str]:
+    return export.main(["--weight_path", str(SHIPPED), "--output", str(out), "--format", fmt])
+
+
+def test_export_keeps_what_is_in_its_output_folder(tmp_path, capsys):
+    """Bug 6: a user's file in the output folder (or in an earlier export's savedmodel/) stops
+    the export and is kept; an earlier export's file is replaced with a line saying so."""
+    user = tmp_path / "E"
+    (user / "savedmodel").mkdir(parents=True)
+    (user / "savedmodel" / "mine.txt").write_text("keep")
+    with pytest.raises(SystemExit, match="no export.py run wrote"):
+        run_export(user, "savedmodel")
+    assert (user / "savedmodel" / "mine.txt").read_text() == "keep"
+
+    ours = tmp_path / "ours"
+    run_export(ours, "savedmodel,frozen")
+    (ours / "savedmodel" / "mine.txt").write_text("keep")
+    with pytest.raises(SystemExit, match="savedmodel/mine.txt in --output .* would be lost"):
+        run_export(ours, "savedmodel")
+    assert (ours / "savedmodel" / "mine.txt").read_text() == "keep"
+    capsys.readouterr()
+    run_export(ours, "frozen")
+    assert f"replacing {ours / 'frozen.pb'} of an earlier export" in capsys.readouterr().out
+
+
+def test_a_failed_resume_keeps_the_runs_settings(dataset, tmp_path):
+    """Bug 7: --model jeanet --continue_train on an EIPNet run stops in one line and leaves
+    its opt.txt as it was."""
+    train.main(train_args(dataset, tmp_path, "--niter", "2", "--save_freq", "2",
+                          "--val_freq", "2"))
+    settings = (tmp_path / "run" / "opt.txt").read_text()
+    with pytest.raises(SystemExit, match="--continue_train: .* does not fit --model jeanet"):
+        train.main(train_args(dataset, tmp_path, "--model", "jeanet", "--continue_train",
+                              "--niter", "4"))
+    assert (tmp_path / "run" / "opt.txt").read_text() == settings
+
+
+@pytest.fixture
+def open_folder():
+    """A folder under /tmp that every user can read (pytest's tmp_path is the owner's only)."""
+    path = Path(tempfile.mkdtemp())
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+def test_a_read_only_result_folder_is_one_line_before_the_model(open_folder):
+    """Bug 8: test.py --result_dir <a read-only folder> ends in one line, not a traceback (run
+    as nobody when the suite runs as root, whom no mode bit stops)."""
+    tmp_path = open_folder
+    out = tmp_path / "ro"
+    out.mkdir(mode=0o555)
+    faces = tmp_path / "faces"
+    shutil.copytree(SHARED / "data" / "lfw128" / "val", faces,
+                    ignore=lambda d, names: sorted(names)[2:])
+    as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] \
+        if os.geteuid() == 0 else []
+    done = subprocess.run([*as_user, sys.executable, str(ROOT / "test.py"), "--weight_path",
+                           str(SHIPPED), "--test_path", str(faces), "--result_dir", str(out),
+                           "--eval_cache", "none"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        f"error: cannot write to --result_dir '{out}'")
