@@ -24,6 +24,18 @@ def str_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def shipped_weights(model: str) -> str:
+    """Where the weights trained here for `model` ship: checkpoint/<model>_lfw128."""
+    return os.path.join("checkpoint", f"{model}_lfw128")
+
+
+def add_weight_path(parser: argparse.ArgumentParser) -> None:
+    """--weight_path of the scripts that run a trained generator (test, enhance, export)."""
+    parser.add_argument("--weight_path", default=None,
+                        help="folder holding G_weight.ckpt (or a checkpoint prefix); default: "
+                             "the weights shipped for --model, " + shipped_weights("<model>"))
+
+
 class BaseOptions:
     is_train = False
     # per --model: defaults that replace the parser's (EIPNet's) unless given on the command line
@@ -92,6 +104,8 @@ class BaseOptions:
         opt.isTrain = self.is_train
         opt.precision = usable_precision(opt.precision)
         opt.run_dir = os.path.join(opt.checkpoint_path, opt.save_path)
+        if getattr(opt, "weight_path", "") is None:
+            opt.weight_path = shipped_weights(opt.model)
         if verbose:
             print(self.format(opt))
         return opt

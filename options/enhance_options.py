@@ -1,4 +1,4 @@
-from .base_options import BaseOptions
+from .base_options import BaseOptions, add_weight_path
 
 # Enhance a face when its 16x16 model input, brought back to the face's native size, is at least
 # this close (PSNR, dB) to the native face: the input then holds the face's detail and the 8x
@@ -13,8 +13,7 @@ class EnhanceOptions(BaseOptions):
         parser.add_argument("--result_dir", default="results/enhance", help="output folder")
         parser.add_argument("--upscale", type=int, default=4,
                             help="output size = upscale x input (bicubic outside the faces)")
-        parser.add_argument("--weight_path", default="checkpoint/eipnet_lfw128",
-                            help="folder holding G_weight.ckpt (or a checkpoint prefix)")
+        add_weight_path(parser)
         parser.add_argument("--min_kept_db", type=float, default=MIN_KEPT_DB,
                             help="enhance a face only when its 16x16 input keeps its detail: "
                                  "PSNR of the input brought back to the native face >= this")

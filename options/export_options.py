@@ -1,6 +1,6 @@
 import sys
 
-from .base_options import BaseOptions, str_list
+from .base_options import BaseOptions, add_weight_path, str_list
 
 FORMATS = ("savedmodel", "frozen", "onnx")
 OPSET = 17   # ONNX opset: tf2onnx 1.17 converts up to 18; 17 runs on older ONNX Runtimes too
@@ -14,8 +14,7 @@ class ExportOptions(BaseOptions):
     def initialize(self, parser):
         BaseOptions.initialize(self, parser)
         parser.error = _one_line_error   # a bad --model or --dtype: one line, not the usage
-        parser.add_argument("--weight_path", default="checkpoint/eipnet_lfw128",
-                            help="folder holding G_weight.ckpt (or a checkpoint prefix)")
+        add_weight_path(parser)
         parser.add_argument("--output", default=None,
                             help="folder for the exports (default: checkpoint_path/save_path/"
                                  "export)")

@@ -1,7 +1,7 @@
 import argparse
 import os
 
-from .base_options import BaseOptions, non_negative, str_list
+from .base_options import BaseOptions, add_weight_path, non_negative, str_list
 
 
 def default_eval_cache() -> str:
@@ -19,8 +19,7 @@ class TestOptions(BaseOptions):
 
     def initialize(self, parser):
         BaseOptions.initialize(self, parser)
-        parser.add_argument("--weight_path", default="checkpoint/eipnet_lfw128",
-                            help="folder holding G_weight.ckpt (or a checkpoint prefix)")
+        add_weight_path(parser)
         parser.add_argument("--result_dir", default=None,
                             help="output folder (default: result/ in the folder of --weight_path)")
         parser.add_argument("--input", default="auto", choices=["auto", "hr", "lr"],

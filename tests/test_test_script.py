@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 import time
@@ -19,7 +20,7 @@ import data
 from evaluation import metrics
 import model
 import test as test_script
-from conftest import LFW, OFFICIAL, copy_faces
+from conftest import LFW, OFFICIAL, ROOT, copy_faces
 from options.test_options import TestOptions
 from tf1 import tf
 
@@ -360,3 +361,29 @@ def test_image_too_small_for_hr_is_skipped(our_weights, tmp_path, capsys):
     hr = data.read_image(str(val_path(FACES[0])))
     assert summary["metrics"]["psnr"]["sr"] == pytest.approx(
         metrics.psnr(png(out / f"{FACES[0]}_SR.png"), hr), abs=1e-9)
+
+
+def test_each_model_finds_its_shipped_weights(faces_dir, tmp_path, monkeypatch):
+    """Without --weight_path, test.py, enhance.py and export.py load checkpoint/<model>_lfw128
+    (relative to where they run, as every path option); a --weight_path given is kept. Every
+    such folder in this checkout restores with its --model and no weight flag, and the summary
+    names the weights."""
+    from networks import generators
+    from options.enhance_options import EnhanceOptions
+    from options.export_options import ExportOptions
+    for name in generators.GENERATORS:
+        for options, extra in ((TestOptions, []), (EnhanceOptions, ["--input", "x"]),
+                               (ExportOptions, [])):
+            opt = options().parse(["--model", name, *extra], verbose=False)
+            assert opt.weight_path == os.path.join("checkpoint", f"{name}_lfw128")
+    assert TestOptions().parse(["--weight_path", "w"], verbose=False).weight_path == "w"
+    monkeypatch.chdir(ROOT)
+    shipped = [n for n in generators.GENERATORS if (ROOT / "checkpoint" / f"{n}_lfw128").is_dir()]
+    assert "eipnet" in shipped
+    for name in shipped:
+        out = tmp_path / name
+        summary = test_script.main(["--model", name, "--test_path", str(faces_dir),
+                                    "--result_dir", str(out), "--metrics", "psnr",
+                                    "--no_figures", "--workers", "0"])
+        assert summary["weights"] == os.path.join("checkpoint", f"{name}_lfw128")
+        assert summary["metrics"]["psnr"]["n"] == len(FACES)
