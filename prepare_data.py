@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> dict:
     except (data.DataError, ValueError) as err:
         sys.exit(f"error: {err}")
     done, rows = done_sources(opt.output, opt.min_size)
+    smaller = [r["crop"] for r in rows if r["crop"] and float(r["native_size"]) < opt.min_size]
+    if smaller:   # crops are never deleted: a higher --min_size only stops new ones
+        print(f"{len(smaller)} crops of an earlier run are smaller than --min_size "
+              f"{opt.min_size} px (e.g. {smaller[0]}): kept; delete them to leave them out")
     todo = [p for p in paths if os.path.basename(p) not in done]
     stems = result_folders.output_stems([os.path.basename(p) for p in paths])
     print(f"{len(paths) - len(todo)} photos already prepared, {len(todo)} to do")

@@ -40,6 +40,9 @@ class BaseOptions:
     is_train = False
     # per --model: defaults that replace the parser's (EIPNet's) unless given on the command line
     model_defaults: dict[str, dict] = {}
+    # options that do nothing for this script: still parsed (shared code reads them), not listed
+    # by --help
+    unused: tuple[str, ...] = ()
 
     def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         # experiment
@@ -98,6 +101,9 @@ class BaseOptions:
     def parse(self, args: list[str] | None = None, verbose: bool = True) -> argparse.Namespace:
         self.parser = self.initialize(argparse.ArgumentParser(
             formatter_class=argparse.ArgumentDefaultsHelpFormatter))
+        for action in self.parser._actions:
+            if action.dest in self.unused:
+                action.help = argparse.SUPPRESS
         model = self.parser.parse_known_args(args)[0].model
         self.parser.set_defaults(**self.model_defaults.get(model, {}))
         opt = self.parser.parse_args(args)

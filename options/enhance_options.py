@@ -7,6 +7,11 @@ MIN_KEPT_DB = 40.0
 
 
 class EnhanceOptions(BaseOptions):
+    # enhance.py aligns each face itself and reads the architecture from the checkpoint
+    unused = ("save_path", "checkpoint_path", "train_path", "test_path", "tail", "edge_blocks",
+              "no_adaptive_shortcuts", "prior_input", "se_relu", "block_skip", "no_res_bn",
+              "dataset", "hr_resize", "degradation", "canny", "canny_k")
+
     def initialize(self, parser):
         BaseOptions.initialize(self, parser)
         parser.add_argument("--input", required=True, help="a photograph or a folder of them")

@@ -41,7 +41,8 @@ PASTE_RSS = """
 import resource, sys
 import numpy as np
 sys.path.insert(0, {root!r})
-import data, faces
+import data
+from photos import faces
 canvas = np.zeros((6000, 8000, 3), np.uint8) + 90
 crop = data.read_image({face!r})
 landmarks = faces.template(128) * 3 + 2000   # a 384 px face
@@ -123,6 +124,11 @@ def test_prepare_data_rerun_with_a_lower_min_size_writes_the_faces_it_now_keeps(
     assert len(list((tmp_path / "set").glob("*_face*.png"))) == second["written"]
     assert f"{second['written']} crops written, 0 faces skipped as smaller than 32 px" in \
         capsys.readouterr().out
+    # back to 64: the crops of 32-64 px stay (never deleted), named in one line
+    third = prepare(src, tmp_path / "set", 64)
+    assert third["written"] == second["written"]
+    assert (f"{first['too_small']} crops of an earlier run are smaller than --min_size 64 px"
+            in capsys.readouterr().out)
 
 
 @pytest.mark.parametrize("where", ["same", "inside"])
@@ -201,3 +207,17 @@ def test_a_read_only_result_folder_is_one_line_before_the_model(open_folder):
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith(
         f"error: cannot write to --result_dir '{out}'")
+
+
+def test_enhance_help_lists_only_what_enhance_uses():
+    """enhance.py --help leaves out the training and evaluation options it parses but never
+    uses (they were about 20 of its options); they still parse, for the code it shares."""
+    from options.enhance_options import EnhanceOptions
+    options = EnhanceOptions()
+    opt = options.parse(["--input", "x", "--canny", "authors"], verbose=False)
+    listed = options.parser.format_help()
+    for name in ("--input", "--upscale", "--weight_path", "--model", "--all_faces"):
+        assert name in listed
+    for name in EnhanceOptions.unused:
+        assert f"--{name} " not in listed and f"--{name}\n" not in listed, name
+    assert opt.canny == "authors"
