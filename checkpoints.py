@@ -11,9 +11,17 @@ from contextlib import contextmanager
 from tf1 import tf
 
 G_WEIGHT = "G_weight.ckpt"   # generator-only release checkpoint, the authors' file name
+G_WEIGHT_EMA = "G_weight_ema.ckpt"   # the same layout, G's moving average (--ema_decay)
 FULL_PREFIX = "model.ckpt"   # full training state (G, D, optimiser slots, global step)
 STAGED = ".next"             # G_WEIGHT + STAGED: a new G_WEIGHT written in full before it moves
-KEPT = "G_weight.json"       # the validation G_WEIGHT holds: {"iteration": N, "val_psnr": dB}
+
+
+def kept_record(g_weight: str = G_WEIGHT) -> str:
+    """The file naming the validation a kept generator holds: {"iteration": N, "val_psnr": dB}."""
+    return g_weight.replace(".ckpt", ".json")
+
+
+KEPT = kept_record()
 FULL_INDEX = re.compile(re.escape(FULL_PREFIX) + r"-(\d+)\.index")
 # what marks a folder as holding a run, so that a new run never writes over it
 RUN_FILE = re.compile(re.escape(FULL_PREFIX) + r"-\d+\.|" + re.escape(G_WEIGHT) +
@@ -56,7 +64,8 @@ def generator_variables(design: bool = True) -> list[tf.Variable]:
     its own."""
     moving = tf.get_collection(tf.GraphKeys.MOVING_AVERAGE_VARIABLES, "generator")
     extra = tf.get_collection(DESIGN, "generator") if design else []
-    return tf.trainable_variables("generator") + moving + extra
+    # ExponentialMovingAverage (--ema_decay) also lists the weights it averages as moving
+    return list(dict.fromkeys(tf.trainable_variables("generator") + moving + extra))
 
 
 def generator_saver(max_to_keep: int = 1, design: bool = True) -> tf.train.Saver:
@@ -145,10 +154,12 @@ def step_of(prefix: str) -> int:
 def is_leftover(name: str, run_dir: str) -> bool:
     """What a kill during a save leaves: TensorFlow's temporary files, or a data file whose
     index was never written (of a full checkpoint or of a staged G_weight)."""
-    if ".tempstate" in name or name.startswith("checkpoint.tmp") or name == KEPT + STAGED:
+    kept = (G_WEIGHT, G_WEIGHT_EMA)
+    if (".tempstate" in name or name.startswith("checkpoint.tmp")
+            or name in {kept_record(g) + STAGED for g in kept}):
         return True
     prefix, sep, _ = name.partition(".data-")
-    ours = re.fullmatch(re.escape(FULL_PREFIX) + r"-\d+", prefix) or prefix == G_WEIGHT + STAGED
+    ours = re.fullmatch(re.escape(FULL_PREFIX) + r"-\d+", prefix) or prefix in {g + STAGED for g in kept}
     return bool(sep and ours and not os.path.exists(os.path.join(run_dir, prefix + ".index")))
 
 
@@ -157,9 +168,8 @@ def tidy(run_dir: str, resume: str | None, max_to_keep: int) -> tuple[list[str],
     and the full checkpoints older than the newest `max_to_keep` up to `resume` (a run that
     was never stopped would have deleted them). Returns (the full checkpoints kept, oldest
     first; what was deleted or moved, one note each)."""
-    notes = []
-    if finish_move(os.path.join(run_dir, G_WEIGHT + STAGED), os.path.join(run_dir, G_WEIGHT)):
-        notes.append(f"finished moving the new {G_WEIGHT} into place")
+    notes = [f"finished moving the new {g} into place" for g in (G_WEIGHT, G_WEIGHT_EMA)
+             if finish_move(os.path.join(run_dir, g + STAGED), os.path.join(run_dir, g))]
     kept = [p for p in full_checkpoints(run_dir) if resume and step_of(p) <= step_of(resume)]
     surplus = [f for p in kept[max_to_keep:] for f in glob.glob(glob.escape(p) + ".*")]
     for name in sorted(os.listdir(run_dir)):
@@ -203,23 +213,23 @@ def signals_deferred():
         signal.raise_signal(s)
 
 
-def write_kept(run_dir: str, iteration: int, val_psnr: float) -> None:
-    """Record the validation G_WEIGHT is about to hold, moved into place whole. The graph's
+def write_kept(run_dir: str, iteration: int, val_psnr: float, g_weight: str = G_WEIGHT) -> None:
+    """Record the validation `g_weight` is about to hold, moved into place whole. The graph's
     best PSNR reaches disk only with the next full checkpoint; this file is what a resume
     after a kill in between must not fall below."""
-    path = os.path.join(run_dir, KEPT)
+    path = os.path.join(run_dir, kept_record(g_weight))
     with open(path + STAGED, "w") as f:
         json.dump({"iteration": iteration, "val_psnr": val_psnr}, f)
     os.replace(path + STAGED, path)
 
 
-def kept_psnr(run_dir: str) -> float:
-    """The validation PSNR of the run's G_WEIGHT from KEPT; -inf without a readable one or
-    without a G_WEIGHT."""
-    if not os.path.exists(os.path.join(run_dir, G_WEIGHT + ".index")):
+def kept_psnr(run_dir: str, g_weight: str = G_WEIGHT) -> float:
+    """The validation PSNR of the run's `g_weight` from its kept_record; -inf without a readable
+    one or without the checkpoint."""
+    if not os.path.exists(os.path.join(run_dir, g_weight + ".index")):
         return float("-inf")
     try:
-        with open(os.path.join(run_dir, KEPT)) as f:
+        with open(os.path.join(run_dir, kept_record(g_weight))) as f:
             return float(json.load(f)["val_psnr"])
     except (OSError, ValueError, KeyError, TypeError):
         return float("-inf")

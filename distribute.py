@@ -71,6 +71,9 @@ def check_options(opt) -> None:
                          "task, e.g. '{\"cluster\": {\"worker\": [\"host1:2222\", "
                          "\"host2:2222\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}' "
                          "(docs/training.md, \"Many GPUs, many hosts\")")
+    if opt.ema_decay and opt.strategy != "none":
+        raise ValueError("--ema_decay runs with --strategy none only: the average is updated "
+                         "outside the replicas' step")
     parts = {"none": 1, "mirrored": gpu_count(opt) or opt.cpu_devices,
              "multi_worker": task().workers}[opt.strategy]
     if opt.batchSize % parts:

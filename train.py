@@ -34,6 +34,14 @@ from photos import parsing
 from tf1 import session_config, tf
 
 
+class GeneratorAverage(NamedTuple):
+    """An exponential moving average of G's weights (BasicSR's ema_decay), updated after each
+    generator step and saved beside G in the same layout."""
+    sr: tf.Tensor            # the averaged generator's SR of the graph's lr, inference mode
+    reset: tf.Operation      # average := weights, after a --pretrained restore
+    saver: tf.train.Saver    # the average under G's own variable names (G_WEIGHT_EMA)
+
+
 class TrainGraph(NamedTuple):
     lr: tf.Tensor
     hr: tf.Tensor
@@ -52,6 +60,31 @@ class TrainGraph(NamedTuple):
     global_step: tf.Variable
     best_psnr: tf.Variable
     logged: dict             # name -> scalar variable logged to TensorBoard (JEANet's alpha_k)
+    ema: GeneratorAverage | None = None   # --ema_decay: G's moving average
+
+
+def moving_average(opt, lr, train_steps: list, global_step) -> tuple[list, GeneratorAverage]:
+    """`train_steps` each followed by the average's update, and the average. Its decay warms
+    up as TensorFlow's num_updates rule does: min(decay, (1 + step) / (10 + step))."""
+    g_vars = tf.trainable_variables("generator")
+    ema = tf.train.ExponentialMovingAverage(opt.ema_decay, num_updates=global_step)
+    steps = []
+    for step in train_steps:
+        if step is None:
+            steps.append(None)
+            continue
+        with tf.control_dependencies([step]):
+            steps.append(ema.apply(g_vars))
+
+    def averaged(getter, *args, **kwargs):
+        var = getter(*args, **kwargs)
+        return ema.average(var) or var   # batch-norm statistics and the design are not averaged
+
+    with tf.variable_scope(tf.get_variable_scope(), reuse=True, custom_getter=averaged):
+        sr = generators.build(opt, lr, False).rgb
+    reset = tf.group(*[tf.assign(ema.average(v), v) for v in g_vars])
+    names = {v.op.name: ema.average(v) or v for v in checkpoints.generator_variables()}
+    return steps, GeneratorAverage(sr, reset, tf.train.Saver(names, max_to_keep=1))
 
 
 def placeholders():
@@ -103,6 +136,10 @@ def generator_terms(opt, sr: model.GeneratorOutput, hr, edge_targets, parsing_ta
 
 
 def learning_rate(opt, global_step):
+    """--learning_rate, halved at each of --lr_decay_steps, or (--lr_schedule cosine) decayed
+    along half a cosine to 0 at --niter."""
+    if opt.lr_schedule == "cosine":
+        return tf.train.cosine_decay(opt.learning_rate, global_step, opt.niter)
     steps = sorted(opt.lr_decay_steps)
     if not steps:
         return tf.constant(opt.learning_rate)
@@ -182,9 +219,12 @@ def build_train_graph(opt, inputs: tuple | None = None) -> TrainGraph:
         train_d = minimize(optimizer(opt, opt.learning_rate, (0.5, 0.9)), d_loss, None,
                            tf.trainable_variables("discriminator"), "discriminator")
     logged = {v.op.name: v for v in tf.get_collection(model.LOGGED_SCALARS)}
+    ema = None
+    if opt.ema_decay:
+        (train_g, train_g_gan), ema = moving_average(opt, lr, [train_g, train_g_gan], global_step)
     return TrainGraph(lr, hr, edge_targets, parsing_targets, training, sr, terms, total,
                       train_g, terms_gan, total_gan, train_g_gan, d_loss, train_d, global_step,
-                      best_psnr, logged)
+                      best_psnr, logged, ema)
 
 
 def feed(g: TrainGraph, batch: data.Example, training: bool = True) -> dict:
@@ -261,6 +301,8 @@ class Trainer:
             self.sess.run(tf.global_variables_initializer())
             if self.opt.pretrained:   # fine-tuning: D and the optimiser slots start fresh
                 checkpoints.generator_saver(design=False).restore(self.sess, self.opt.pretrained)
+                if self.g.ema:
+                    self.sess.run(self.g.ema.reset)
                 print(f"generator initialised from {self.opt.pretrained}")
         if self.opt.continue_train:   # after the restore: nothing is deleted for a wrong --model
             kept, notes = checkpoints.tidy(self.run_dir, resume, self.opt.max_to_keep)
@@ -309,25 +351,41 @@ class Trainer:
             raise NonFiniteLoss(f"non-finite weights or loss after iteration {step}, "
                                 f"which was not saved")
 
-    def validate(self, step: int) -> float:
-        """PSNR of the generator on the fixed validation set; keeps the best as G_weight.ckpt."""
-        srs = [self.sess.run(self.g.sr.rgb, {self.g.lr: lr})
+    def val_psnr(self, sr_tensor) -> tuple[float, np.ndarray]:
+        """Mean PSNR of `sr_tensor` on the fixed validation set, and its SR."""
+        srs = [self.sess.run(sr_tensor, {self.g.lr: lr})
                for lr in data.iterate_batches(self.val.lr, self.opt.batchSize)]
         sr = np.clip(np.concatenate(srs), 0, 255)
-        value = float(np.mean([psnr(s, h) for s, h in zip(sr, self.val.hr)]))
+        return float(np.mean([psnr(s, h) for s, h in zip(sr, self.val.hr)])), sr
+
+    def keep(self, step: int, value: float, saver: tf.train.Saver, g_weight: str) -> None:
+        """Save `saver`'s generator as `g_weight`, recorded first: a kill between the two can
+        skip a better G, never keep a worse."""
+        self.ensure_finite(step)
+        checkpoints.write_kept(self.run_dir, step, value, g_weight)
+        checkpoints.replace_checkpoint(saver, self.sess, os.path.join(self.run_dir, g_weight))
+
+    def validate(self, step: int) -> float:
+        """PSNR of the generator on the fixed validation set; keeps the best as G_weight.ckpt
+        (and, with --ema_decay, the best average as G_weight_ema.ckpt)."""
+        value, sr = self.val_psnr(self.g.sr.rgb)
         self.writer.add_summary(self.sess.run(self.images, feed(self.g, self.val_shown, False)),
                                 step)
         self.scalars(step, {"val/psnr": value})
         self.write_grid(step, sr[:4])
         best = float(self.sess.run(self.g.best_psnr))
         if value > best:
-            self.ensure_finite(step)
             self.sess.run(self.set_best, {self.best_ph: value})
-            # the record first: a kill between the two can skip a better G, never keep a worse
-            checkpoints.write_kept(self.run_dir, step, value)
-            checkpoints.replace_checkpoint(self.g_saver, self.sess,
-                                           os.path.join(self.run_dir, checkpoints.G_WEIGHT))
-        self.write_log(f"val step {step}: psnr {value:.3f} dB (best {max(value, best):.3f})")
+            self.keep(step, value, self.g_saver, checkpoints.G_WEIGHT)
+        line = f"val step {step}: psnr {value:.3f} dB (best {max(value, best):.3f})"
+        if self.g.ema:
+            averaged, _ = self.val_psnr(self.g.ema.sr)
+            self.scalars(step, {"val/psnr_ema": averaged})
+            best_ema = checkpoints.kept_psnr(self.run_dir, checkpoints.G_WEIGHT_EMA)
+            if averaged > best_ema:
+                self.keep(step, averaged, self.g.ema.saver, checkpoints.G_WEIGHT_EMA)
+            line += f", ema psnr {averaged:.3f} dB (best {max(averaged, best_ema):.3f})"
+        self.write_log(line)
         return value
 
     def write_grid(self, step: int, sr: np.ndarray) -> None:

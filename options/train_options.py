@@ -45,7 +45,15 @@ class TrainOptions(BaseOptions):
                             help="adam (EIPNet, JEANet) or rmsprop (the prior-guided models)")
         parser.add_argument("--lr_decay_steps", type=int_list, default=[],
                             help="iterations at which the learning rate is halved")
+        parser.add_argument("--lr_schedule", default="halvings", choices=["halvings", "cosine"],
+                            help="halvings: halve at --lr_decay_steps (the shipped recipe); "
+                                 "cosine: half a cosine from --learning_rate to 0 at --niter "
+                                 "(with --pretrained, a warm restart)")
         parser.add_argument("--niter", type=int, default=1_320_000, help="total iterations")
+        parser.add_argument("--ema_decay", type=float, default=0.0,
+                            help="keep an exponential moving average of G's weights with this "
+                                 "decay (BasicSR: 0.999), validated beside G and kept as "
+                                 "G_weight_ema.ckpt; 0 = off")
         parser.add_argument("--gan_start", type=int, default=1_200_000,
                             help="iteration at which the adversarial loss joins (paper; "
                                  "the authors' code: 0)")

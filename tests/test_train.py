@@ -120,3 +120,42 @@ def test_pretrained_fine_tunes_from_the_authors_weights(dataset, tmp_path):
         step = np.abs(new - old).max()
         assert 0 < step < 1e-3 * 2, (name, step)      # one Adam step of lr 1e-4 per weight
         assert np.corrcoef(old.ravel(), new.ravel())[0, 1] > 0.999
+
+
+def test_ema_follows_the_weights_from_the_pretrained_start(dataset, tmp_path):
+    """--ema_decay 0.9 from the shipped weights: the average starts at the pretrained weights
+    (not the random init) and follows s_k = d_k s_(k-1) + (1 - d_k) w_k with TensorFlow's
+    warm-up d_k = min(0.9, (1 + k) / (10 + k)), checked on the saved weights of each step; the
+    best average is kept as G_weight_ema.ckpt in G_weight.ckpt's layout, and restores."""
+    import checkpoints
+    shipped = os.path.join(os.path.dirname(__file__), "..", "checkpoint", "eipnet_lfw128",
+                           checkpoints.G_WEIGHT)
+    train.main(train_args(dataset, tmp_path, "--niter", "2", "--save_freq", "1", "--val_freq",
+                          "2", "--ema_decay", "0.9", "--pretrained", shipped))
+    run = tmp_path / "run"
+    name = "generator/Step3_1/w"
+    average = tf.train.load_variable(str(run / "model.ckpt-1"), name + "/ExponentialMovingAverage")
+    expected = tf.train.load_variable(shipped, name)
+    for k in (1, 2):
+        d = min(0.9, (1 + k) / (10 + k))
+        prefix = str(run / f"model.ckpt-{k}")
+        expected = d * expected + (1 - d) * tf.train.load_variable(prefix, name)
+        average = tf.train.load_variable(prefix, name + "/ExponentialMovingAverage")
+        np.testing.assert_allclose(average, expected, rtol=1e-5, atol=1e-7)
+    kept = str(run / checkpoints.G_WEIGHT_EMA)
+    assert (dict(tf.train.list_variables(kept))
+            == dict(tf.train.list_variables(str(run / checkpoints.G_WEIGHT))))
+    np.testing.assert_array_equal(tf.train.load_variable(kept, name), average)
+    assert checkpoints.kept_psnr(str(run), checkpoints.G_WEIGHT_EMA) > 10
+    assert "ema psnr" in (run / "loss_log.txt").read_text()
+
+
+def test_cosine_schedule_falls_from_the_rate_to_zero_at_niter():
+    opt = TrainOptions().parse(["--lr_schedule", "cosine", "--niter", "100",
+                                "--learning_rate", "4e-4"], verbose=False)
+    with tf.Graph().as_default():
+        step = tf.placeholder(tf.int64, [])
+        rate = train.learning_rate(opt, step)
+        with tf.Session() as sess:
+            got = [sess.run(rate, {step: s}) for s in (0, 50, 100, 150)]
+    np.testing.assert_allclose(got, [4e-4, 2e-4, 0, 0], atol=1e-9)
