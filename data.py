@@ -1,8 +1,10 @@
 """Data preparation (paper Section 4.2) in plain numpy/OpenCV: reading, preset crops,
-augmentation, the bilinear 128->64->32->16 degradation, Canny edge targets, and a threaded
-batch loader that keeps the training step fed."""
+augmentation, the degradations (the bilinear 128->64->32->16 chain, bicubic x8, and a random
+photo-like one), Canny edge targets, and a threaded batch loader that keeps the training step
+fed."""
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import threading
@@ -148,15 +150,95 @@ def bicubic_downscale(hr: np.ndarray, size: int = LR_SIZE) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-# HR 128 -> LR 16: EIPNet's bilinear chain, or the usual bicubic x8 (the prior-guided thesis's
-# "down-scale by the factor of 8", Section 4.1)
-DEGRADATIONS = ("bilinear_chain", "bicubic")
+# HR 128 -> LR 16: EIPNet's bilinear chain, the usual bicubic x8 (the prior-guided thesis's
+# "down-scale by the factor of 8", Section 4.1), or "photo": a random blur, area downscale,
+# noise and JPEG, for faces cut from real photographs (photo_downscale)
+DEGRADATIONS = ("bilinear_chain", "bicubic", "photo")
 
 
-def downscale(hr: np.ndarray, degradation: str = "bilinear_chain") -> np.ndarray:
-    """The 16x16 LR face of HR uint8 `hr` under `degradation` (DEGRADATIONS)."""
+class PhotoRanges(NamedTuple):
+    """What photo_downscale draws per face, each uniformly in its range (the face's size
+    log-uniformly). Measured on the small faces of real photographs by
+    tools/degradation_check.py (docs/photos.md, "A photo degradation for training")."""
+    face: tuple[int, int] = (10, 128)        # the face's side in the photo, px
+    blur: tuple[float, float] = (0.0, 0.75)  # Gaussian sigma, in px of the face in the photo
+    noise: tuple[float, float] = (0.0, 4.0)  # Gaussian noise sigma there, in 0..255 levels
+    jpeg: tuple[int, int] = (55, 95)         # JPEG quality there (both ends drawn)
+    jpeg_p: float = 0.5                      # how often the JPEG step happens
+
+
+PHOTO = PhotoRanges()
+JPEG_BLOCK = 8
+
+
+def gaussian_blur(hr: np.ndarray, sigma: float, size: int) -> np.ndarray:
+    """`hr` blurred by a Gaussian of `sigma` pixels of its `size` px downscale; sigma 0 leaves
+    it as it is."""
+    if sigma <= 0:
+        return hr
+    return cv2.GaussianBlur(hr, (0, 0), sigma * hr.shape[0] / size)
+
+
+def area_downscale(img: np.ndarray, size: int = LR_SIZE) -> np.ndarray:
+    return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def resize_face(img: np.ndarray, size: int) -> np.ndarray:
+    """A face cut from a photo brought to `size` px as faces.aligned_crop does it: averaged
+    down by area, or interpolated up (bicubic)."""
+    if img.shape[0] >= size:
+        return area_downscale(img, size)
+    return cv2.resize(img, (size, size), interpolation=cv2.INTER_CUBIC)
+
+
+def add_noise(img: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """uint8 `img` plus Gaussian noise of `sigma` levels per pixel, the same in the three
+    channels: real small faces show no colour noise (docs/photos.md)."""
+    noisy = img + rng.normal(0.0, sigma, img.shape[:2])[..., None]
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
+def jpeg(img: np.ndarray, quality: int, shift: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """RGB uint8 `img` through OpenCV's JPEG at `quality`, its 8x8 block grid moved down and
+    right by `shift` px (the border reflected to fill): in a photograph the grid falls anywhere
+    on a face."""
+    (dy, dx), (h, w) = shift, img.shape[:2]
+    canvas = cv2.copyMakeBorder(img, dy, -(h + dy) % JPEG_BLOCK, dx, -(w + dx) % JPEG_BLOCK,
+                                cv2.BORDER_REFLECT)
+    code = cv2.imencode(".jpg", canvas[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])[1]
+    return cv2.imdecode(code, cv2.IMREAD_COLOR)[dy:dy + h, dx:dx + w, ::-1]
+
+
+def photo_downscale(hr: np.ndarray, rng: np.random.Generator, size: int = LR_SIZE,
+                    ranges: PhotoRanges = PHOTO) -> np.ndarray:
+    """HR uint8 -> (size,size,3) uint8 as a face cut from a photograph: Real-ESRGAN's
+    first-order model in its order (blur, downscale, noise, JPEG) at the face's random size in
+    the photo, then brought to `size` as enhance.py's crops are. The size comes first: a real
+    face's blur, noise and blocks are set by its size in the photo, not by the model's input."""
+    low, high = np.log(ranges.face)
+    face = int(np.rint(np.exp(rng.uniform(low, high))))
+    small = area_downscale(gaussian_blur(hr, rng.uniform(*ranges.blur), face), face)
+    small = add_noise(small, rng.uniform(*ranges.noise), rng)
+    if rng.random() < ranges.jpeg_p:
+        quality = rng.integers(ranges.jpeg[0], ranges.jpeg[1] + 1)
+        small = jpeg(small, quality, tuple(rng.integers(0, JPEG_BLOCK, 2)))
+    return resize_face(small, size)
+
+
+def image_rng(img: np.ndarray) -> np.random.Generator:
+    """A generator seeded by the image's pixels: the same image draws the same every run."""
+    digest = hashlib.sha256(np.ascontiguousarray(img)).digest()
+    return np.random.default_rng(np.frombuffer(digest, np.uint32))
+
+
+def downscale(hr: np.ndarray, degradation: str = "bilinear_chain",
+              rng: np.random.Generator | None = None) -> np.ndarray:
+    """The 16x16 LR face of HR uint8 `hr` under `degradation` (DEGRADATIONS). "photo" draws
+    from `rng`, by default one seeded by `hr` (evaluation: the same LR every run)."""
     if degradation == "bicubic":
         return bicubic_downscale(hr)
+    if degradation == "photo":
+        return photo_downscale(hr, rng or image_rng(hr))
     if degradation != "bilinear_chain":
         raise ValueError(f"unknown degradation {degradation!r}; choose from {DEGRADATIONS}")
     return degrade(hr)[-1]
@@ -196,12 +278,14 @@ def canny(img: np.ndarray, mode: str = "paper", k: Sequence[float] = CANNY_K) ->
 
 def make_example(hr: np.ndarray, canny_mode: str = "paper", canny_k: Sequence[float] = CANNY_K,
                  parts: np.ndarray | None = None,
-                 degradation: str = "bilinear_chain") -> Example:
+                 degradation: str = "bilinear_chain",
+                 rng: np.random.Generator | None = None) -> Example:
     """HR uint8 128x128 -> (HR, LR 16x16, Canny targets at 32/64/128) from one bilinear chain
-    (the LR from `degradation`), and its uint8 part maps `parts` (if given) scaled to 0..1."""
+    (the LR from `degradation`, drawing from `rng` if random), and its uint8 part maps `parts`
+    (if given) scaled to 0..1."""
     hr128, hr64, hr32, lr16 = degrade(hr)
     if degradation != "bilinear_chain":
-        lr16 = downscale(hr, degradation)
+        lr16 = downscale(hr, degradation, rng)
     edges = tuple(canny(x, canny_mode, canny_k) for x in (hr32, hr64, hr128))
     maps = None if parts is None else parts.astype(np.float32) / 255.0
     return Example(hr128.astype(np.float32), lr16.astype(np.float32), edges, maps)
@@ -277,7 +361,7 @@ class BatchLoader:
                     parts = None if self.parsing is None else img[..., 3:]
                     batch.append(make_example(np.ascontiguousarray(img[..., :3]),
                                               self.canny_mode, self.canny_k, parts,
-                                              self.degradation))
+                                              self.degradation, rng))
                 self._put(stack(batch))
         except Exception as err:  # surfaced to the consumer by next()
             self.error = err

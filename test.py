@@ -405,6 +405,8 @@ def reference_settings(opt, wanted: list[str]) -> dict:
     settings = {"dataset": opt.dataset, "hr_resize": opt.hr_resize,
                 "degradation": opt.degradation, "y_channel": opt.y_channel, "metrics": wanted,
                 "versions": [installed_version(d) for d in CACHE_DISTRIBUTIONS]}
+    if opt.degradation == "photo":   # its LR follows the ranges in the code
+        settings["photo"] = data.PHOTO._asdict()
     if "dist_network" in wanted:
         settings["facenet"] = file_digest(identity.default_graph_path())
     if "lpips" in wanted:

@@ -84,9 +84,11 @@ class BaseOptions:
                                  "authors' code), bicubic (JEANet Section IV-B, its default)")
         parser.add_argument("--degradation", default="bilinear_chain",
                             choices=list(data.DEGRADATIONS),
-                            help="HR 128 -> LR 16: bilinear_chain (EIPNet's 128->64->32->16) or "
+                            help="HR 128 -> LR 16: bilinear_chain (EIPNet's 128->64->32->16), "
                                  "bicubic (one antialiased bicubic x8, the prior-guided and "
-                                 "SRResNet default)")
+                                 "SRResNet default) or photo (random blur, area downscale, "
+                                 "noise and JPEG, as faces in photographs; per image, the same "
+                                 "every run when testing)")
         parser.add_argument("--canny", default="paper", choices=list(data.CANNY_MODES),
                             help="Canny thresholds: paper 100/255, authors 50/255; adaptive: "
                                  "Eq 1-2, T_h = m + k_h*sigma, T_l = T_h/2; adaptive_k: "

@@ -1,13 +1,20 @@
 """Data preparation on real faces: reading and conversion, presets, augmentation, the
-degradation chain and the threaded loader's handling of bad files."""
+degradations (the chain, bicubic, photo: alone, in test.py and in a train.py run) and the
+threaded loader's handling of bad files."""
+import csv
 import warnings
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
+from skimage.restoration import estimate_sigma
 
 import data
+from evaluation import metrics
+import test as test_script
+import train
+from conftest import copy_faces, train_args
 
 pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run
 
@@ -46,6 +53,124 @@ def test_bicubic_x8_matches_pil_and_differs_from_the_chain(val_faces):
                                   data.degrade(val_faces[0])[-1])
     with pytest.raises(ValueError, match="choose from"):
         data.downscale(val_faces[0], "nearest")
+
+
+OFF = data.PhotoRanges(face=(16, 16), blur=(0.0, 0.0), noise=(0.0, 0.0), jpeg_p=0.0)
+
+
+def test_photo_shapes_and_seeds(val_faces):
+    """Random per draw, reproducible by seed; without a generator, by the image (test.py)."""
+    for face in val_faces[:4]:
+        lr = data.photo_downscale(face, np.random.default_rng(1))
+        assert lr.shape == (16, 16, 3) and lr.dtype == np.uint8
+        np.testing.assert_array_equal(lr, data.photo_downscale(face, np.random.default_rng(1)))
+        assert data.photo_downscale(face, np.random.default_rng(1), size=32).shape == (32, 32, 3)
+        np.testing.assert_array_equal(data.downscale(face, "photo"),
+                                      data.downscale(face.copy(), "photo"))
+    others = [data.photo_downscale(f, np.random.default_rng(2)) for f in val_faces[:4]]
+    ones = [data.photo_downscale(f, np.random.default_rng(1)) for f in val_faces[:4]]
+    assert not any(np.array_equal(a, b) for a, b in zip(ones, others))
+    ex = data.make_example(val_faces[0], degradation="photo")
+    np.testing.assert_array_equal(ex.lr, data.downscale(val_faces[0], "photo"))
+
+
+def test_photo_with_every_step_off_is_the_area_downscale(val_faces):
+    for face in val_faces[:4]:
+        for size in (16, 32):
+            off = OFF._replace(face=(size, size))
+            np.testing.assert_array_equal(
+                data.photo_downscale(face, np.random.default_rng(0), size, off),
+                cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA))
+
+
+def ycrcb(img: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb).astype(np.float64)
+
+
+def laplacian_energy(channel: np.ndarray) -> float:
+    return float(cv2.Laplacian(channel, cv2.CV_64F).var())
+
+
+def test_photo_blur_and_small_faces_remove_detail(val_faces):
+    """A blur, or a face smaller than the LR size (interpolated up), leaves less detail."""
+    rng = np.random.default_rng(0)
+    for face in val_faces[:4]:
+        area, blurred, small = (
+            laplacian_energy(ycrcb(data.photo_downscale(face, rng, 16, ranges))[..., 0])
+            for ranges in (OFF, OFF._replace(blur=(0.7, 0.7)), OFF._replace(face=(10, 10))))
+        assert blurred < 0.6 * area and small < 0.6 * area
+
+
+def test_photo_noise_raises_the_noise_estimate_by_its_sigma(val_faces):
+    """skimage's estimate of the noise on the luma grows by the drawn sigma (added in
+    quadrature), and the noise is the same in the three channels (no colour noise)."""
+    rng = np.random.default_rng(0)
+    for sigma in (2.0, 5.0, 10.0):
+        added = []
+        for face in val_faces:
+            noisy = data.add_noise(face, sigma, rng)
+            added.append(np.sqrt(estimate_sigma(ycrcb(noisy)[..., 0]) ** 2 -
+                                 estimate_sigma(ycrcb(face)[..., 0]) ** 2))
+            inside = (noisy > 0).all(-1) & (noisy < 255).all(-1)   # not clipped
+            diff = noisy.astype(int) - face
+            assert (diff[inside] == diff[inside][:, :1]).all()
+        assert np.median(added) == pytest.approx(sigma, rel=0.12)
+
+
+def block_edges(img: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The mean jump of the error out - img between columns x and x+1, by x mod 8."""
+    jumps = np.abs(np.diff(out.astype(np.float64) - img, axis=1)).mean(axis=(0, 2))
+    return np.array([jumps[p::data.JPEG_BLOCK].mean() for p in range(data.JPEG_BLOCK)])
+
+
+def test_photo_jpeg_makes_blocks_on_its_shifted_grid(val_faces):
+    """JPEG's 8x8 blocks show as jumps of the error at the grid's columns, moved by the shift;
+    in the photo degradation it removes chroma detail (4:2:0) as at 75 in the real photos."""
+    for shift, column in (((0, 0), 7), ((3, 5), 2)):   # the jump between x = 7-5 and 8-5
+        edges = np.mean([block_edges(f, data.jpeg(f, 30, shift)) for f in val_faces], axis=0)
+        assert edges.argmax() == column and edges[column] > 1.4 * np.delete(edges, column).mean()
+    jpeg_on = OFF._replace(jpeg=(75, 75), jpeg_p=1.0)
+    for face in val_faces[:4]:
+        plain = data.photo_downscale(face, np.random.default_rng(0), 16, OFF)
+        coded = data.photo_downscale(face, np.random.default_rng(0), 16, jpeg_on)
+        chroma = [laplacian_energy(ycrcb(x)[..., 1]) for x in (plain, coded)]
+        assert chroma[1] < 0.5 * chroma[0]
+
+
+def test_photo_loader_is_reproducible_by_seed(val_paths):
+    def first_lr(seed: int) -> np.ndarray:
+        loader = data.BatchLoader(val_paths[:8], batch_size=4, threads=1, seed=seed,
+                                  degradation="photo")
+        lr = loader.next().lr
+        loader.close()
+        return lr
+    np.testing.assert_array_equal(first_lr(3), first_lr(3))
+    assert not np.array_equal(first_lr(3), first_lr(4))
+
+
+def test_test_py_photo_gives_the_same_metrics_every_run(tmp_path, val_paths):
+    """test.py --degradation photo: two runs (no cache) write the same metrics.csv, its
+    bicubic PSNR that of data.downscale(hr, "photo")."""
+    faces = copy_faces(val_paths[:3], tmp_path / "faces")
+    texts = []
+    for k in range(2):
+        out = tmp_path / f"result{k}"
+        test_script.main(["--test_path", str(faces), "--result_dir", str(out), "--degradation",
+                          "photo", "--metrics", "psnr", "--no_figures", "--eval_cache", "none"])
+        texts.append((out / "metrics.csv").read_text())
+    assert texts[0] == texts[1]
+    for row in csv.DictReader(texts[0].splitlines()):
+        hr = data.read_image(str(faces / row["file"]))
+        want = metrics.psnr(test_script.bicubic(data.downscale(hr, "photo")), hr)
+        assert float(row["psnr_bicubic"]) == pytest.approx(want)
+
+
+def test_train_py_runs_with_photo(dataset, tmp_path):
+    train.main(train_args(dataset, tmp_path, "--degradation", "photo", "--niter", "2",
+                          "--save_freq", "2", "--val_freq", "2", "--loader_threads", "1"))
+    run = tmp_path / "run"
+    assert "degradation: photo" in (run / "opt.txt").read_text()
+    assert "step 2:" in (run / "loss_log.txt").read_text()
 
 
 def test_presets(val_faces):
