@@ -455,14 +455,30 @@ def check_inputs(opt) -> tuple[list[str], data.Example, str | None]:
     if "vgg" in opt.losses and opt.vgg19_weights and not os.path.isfile(opt.vgg19_weights):
         raise FileNotFoundError(f"--vgg19_weights {opt.vgg19_weights!r}: no such file")
     train_paths = data.list_images(opt.train_path)
+    val_paths = data.list_images(opt.test_path)[:opt.val_size] if opt.test_path else []
+    if not opt.test_path:
+        train_paths, val_paths = held_out(train_paths, opt.val_size)
+        print(f"validating on {len(val_paths)} of the {len(train_paths) + len(val_paths)} "
+              f"training faces, held out of training (--test_path names another folder)")
     if len(train_paths) < opt.batchSize:
         print(f"note: {len(train_paths)} training images, fewer than one batch of {opt.batchSize}: "
               f"each batch repeats some of them")
-    _, val = data.load_eval_set(data.list_images(opt.test_path)[:opt.val_size], opt.dataset,
-                                opt.canny, opt.canny_k, opt.hr_resize, opt.degradation)
+    _, val = data.load_eval_set(val_paths, opt.dataset, opt.canny, opt.canny_k, opt.hr_resize,
+                                opt.degradation)
     if val is None:
-        raise data.DataError(f"no readable validation image in {opt.test_path!r}")
+        raise data.DataError(f"no readable validation image in {opt.test_path or opt.train_path!r}")
     return train_paths, val, checkpoint_to_resume(opt)
+
+
+def held_out(paths: list[str], val_size: int) -> tuple[list[str], list[str]]:
+    """(training, validation) split of `paths`: a tenth of them, at most `val_size` and at
+    least one, spread evenly over the sorted list, so a resume holds out the same faces."""
+    if len(paths) < 2:
+        raise data.DataError(f"{len(paths)} training face: too few to hold one out for "
+                             f"validation; pass --test_path a folder of validation faces")
+    n = max(1, min(val_size, len(paths) // 10))
+    val = paths[::max(1, len(paths) // n)][:n]
+    return [p for p in paths if p not in set(val)], val
 
 
 def checkpoint_to_resume(opt) -> str | None:
@@ -555,6 +571,11 @@ def run_training(opt, train_paths: list[str], val: data.Example, resume: str | N
                               max_scale=opt.rescale, parsing=maps, hr_resize=opt.hr_resize,
                               degradation=opt.degradation)
     trainer = Trainer(opt, graph, loader, val, cluster)
+    if opt.pretrained:   # a fine-tune is often short: say what its checkpoints cost on disk
+        size = sum(v.shape.num_elements() * v.dtype.size for v in tf.global_variables())
+        print(f"note: each {checkpoints.FULL_PREFIX}-N holds G, D and the optimiser slots "
+              f"({size / 2**20:.0f} MB); --max_to_keep {opt.max_to_keep} keeps that many, and "
+              f"G_weight.ckpt alone is what test.py needs")
     if "vgg" in opt.losses:   # in the log too: never mistake the FaceNet stand-in for VGG19
         trainer.write_log(f"L_vgg features: {generators.perceptual_features(opt)} "
                           f"({opt.vgg19_weights or perceptual.STAND_IN})")

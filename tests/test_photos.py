@@ -195,7 +195,8 @@ def test_bad_files_are_named_and_skipped_and_a_face_off_the_border_is_enhanced(e
 def test_prepare_data_then_fine_tune_from_the_shipped_weights(tmp_path, capsys):
     """prepare_data.py keeps the faces of at least --min_size px, writes the manifest, and a
     rerun does nothing new; train.py --pretrained then fine-tunes on the crops for 20
-    iterations with a fresh optimiser (global step 0 -> 20, weights moved a little)."""
+    iterations with a fresh optimiser (global step 0 -> 20, weights moved a little),
+    validating on one of them held out of training, and says what a checkpoint costs."""
     import prepare_data
     import train
     data_dir = tmp_path / "my_faces"
@@ -211,10 +212,13 @@ def test_prepare_data_then_fine_tune_from_the_shipped_weights(tmp_path, capsys):
     assert prepare_data.main(["--input", str(PHOTOS), "--output", str(data_dir),
                               "--min_size", "64"]) == summary
     assert "5 photos already prepared, 0 to do" in capsys.readouterr().out
-    train.main(["--train_path", str(data_dir), "--test_path", str(data_dir), "--checkpoint_path",
+    train.main(["--train_path", str(data_dir), "--checkpoint_path",
                 str(tmp_path), "--save_path", "run", "--batchSize", "2", "--val_size", "2",
                 "--losses", "rgb", "--niter", "20", "--save_freq", "20", "--val_freq", "20",
                 "--pretrained", str(SHIPPED)])
+    out = capsys.readouterr().out   # a fine-tune validates on the user's faces, held out
+    assert f"validating on 1 of the {len(written)} training faces, held out" in out
+    assert "each model.ckpt-N holds G, D and the optimiser slots (" in out
     full = tf.train.load_checkpoint(str(tmp_path / "run" / "model.ckpt-20"))
     assert full.get_tensor("global_step") == 20
     before = tf.train.load_checkpoint(str(SHIPPED / "G_weight.ckpt"))

@@ -159,3 +159,22 @@ def test_cosine_schedule_falls_from_the_rate_to_zero_at_niter():
         with tf.Session() as sess:
             got = [sess.run(rate, {step: s}) for s in (0, 50, 100, 150)]
     np.testing.assert_allclose(got, [4e-4, 2e-4, 0, 0], atol=1e-9)
+
+
+def test_held_out_faces_are_a_spread_tenth_never_trained_on(train_paths):
+    """--held_out (a fine-tune's default without --test_path): a tenth of the faces, at most
+    --val_size and at least one, spread over the sorted list; the same on every call (a resume
+    validates on the same faces); disjoint from training; too few faces is one line."""
+    training, val = train.held_out(train_paths[:100], 64)
+    assert len(val) == 10 and val == train_paths[:100:10]
+    assert set(training).isdisjoint(val) and len(training) + len(val) == 100
+    assert train.held_out(train_paths[:100], 64) == (training, val)
+    assert len(train.held_out(train_paths[:1000], 64)[1]) == 64
+    assert len(train.held_out(train_paths[:5], 64)[1]) == 1
+    with pytest.raises(data.DataError, match="pass --test_path"):
+        train.held_out(train_paths[:1], 64)
+    opt = TrainOptions().parse(["--pretrained", "w"], verbose=False)
+    assert opt.test_path is None
+    assert TrainOptions().parse(["--pretrained", "w", "--test_path", "v"],
+                                verbose=False).test_path == "v"
+    assert TrainOptions().parse(["--held_out"], verbose=False).test_path is None
