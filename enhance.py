@@ -9,7 +9,9 @@ Writes to --result_dir (a new folder, or one of enhance.py's: result_folders.py)
 <stem>_enhanced.png, <stem>_upscaled.png (the plain bicubic upscale), <stem>_face<k>_lr.png and
 _sr.png (the aligned 16x16 input and 128x128 output of each enhanced face), <stem>_compare.png
 (before/after with crops) and <stem>_faces.json.
-Which faces are enhanced is measured per face (--min_kept_db); --all_faces forces every one.
+A box that is no face by its MTCNN score, template fit or size is never enhanced (--min_score,
+--max_template_fit, --min_face_px). Which faces are enhanced is measured per face
+(--min_kept_db); --all_faces forces every face.
 """
 from __future__ import annotations
 
