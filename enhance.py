@@ -9,7 +9,9 @@ Writes to --result_dir (a new folder, or one of enhance.py's: result_folders.py)
 <stem>_enhanced.png, <stem>_upscaled.png (the plain bicubic upscale), <stem>_face<k>_lr.png and
 _sr.png (the aligned 16x16 input and 128x128 output of each enhanced face), <stem>_compare.png
 (before/after with crops) and <stem>_faces.json.
-Which faces are enhanced is measured per face (--min_kept_db); --all_faces forces every one.
+A box that is no face by its MTCNN score, template fit or size is never enhanced (--min_score,
+--max_template_fit, --min_face_px). Which faces are enhanced is measured per face
+(--min_kept_db); --all_faces forces every face.
 """
 from __future__ import annotations
 
@@ -57,6 +59,27 @@ def model_input(rgb: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, flo
     lr = cv2.resize(crop, (data.LR_SIZE, data.LR_SIZE), interpolation=cv2.INTER_AREA)
     return lr, float(metrics.psnr(crop, cv2.resize(lr, (native, native),
                                                    interpolation=cv2.INTER_CUBIC)))
+
+
+def face_size(face: faces.Face) -> float:
+    """The shorter side of the detector's box (its width, as MTCNN's boxes are taller)."""
+    left, top, right, bottom = face.box
+    return min(right - left, bottom - top)
+
+
+def not_a_face(face: faces.Face, opt) -> str | None:
+    """Why the box `face` (pixels of the photo) is not taken for a face, by the rule it fails
+    (thresholds measured by tools/face_filter_check.py: docs/photos.md), or None. Checked before
+    --all_faces: a box that is not a face is never enhanced."""
+    fit, size = faces.template_fit(face.landmarks), face_size(face)
+    if face.score < opt.min_score:
+        return f"not a face: MTCNN score {face.score:.3f} < {opt.min_score:g}"
+    if fit > opt.max_template_fit:
+        return (f"not a face: landmarks fit the template at {fit:.1f} px RMS > "
+                f"{opt.max_template_fit:g}")
+    if size < opt.min_face_px:
+        return f"not a face: face {size:.0f} px < {opt.min_face_px:g} px"
+    return None
 
 
 def decide(kept_db: float, opt) -> tuple[bool, str]:
@@ -121,16 +144,17 @@ def enhance_photo(rgb: np.ndarray, canvas: np.ndarray, opt, detector: faces.Dete
     found, scale = detect(rgb, canvas, u, detector)
     records, inputs, pasted = [], [], []
     for face in found:
-        landmarks = faces.scaled(face.landmarks, 1 / scale)   # in pixels of the input photo
-        lr, kept = model_input(rgb, landmarks)
+        mine = faces.in_photo(face, scale)   # in pixels of the input photo
+        lr, kept = model_input(rgb, mine.landmarks)
         inputs.append(lr)
         # in pixels of the output: as found when searched there
-        pasted.append(face.landmarks if scale == u else faces.scaled(landmarks, u))
-        enhanced, why = decide(kept, opt)
-        records.append({"box": rounded(faces.scaled(np.reshape(face.box, (2, 2)), 1 / scale).ravel()),
-                        "score": round(face.score, 4),
-                        "landmarks": dict(zip(faces.POINTS, rounded(landmarks))),
-                        "native_crop_size": round(faces.native_size(landmarks), 1),
+        pasted.append(face.landmarks if scale == u else faces.scaled(mine.landmarks, u))
+        false = not_a_face(mine, opt)
+        enhanced, why = (False, false) if false else decide(kept, opt)
+        records.append({"box": rounded(mine.box), "score": round(face.score, 4),
+                        "landmarks": dict(zip(faces.POINTS, rounded(mine.landmarks))),
+                        "template_fit_px": round(faces.template_fit(mine.landmarks), 2),
+                        "native_crop_size": round(faces.native_size(mine.landmarks), 1),
                         "detail_kept_db": None if np.isinf(kept) else round(kept, 2),
                         "enhanced": enhanced, "reason": why})
     chosen = [k for k, r in enumerate(records) if r["enhanced"]]

@@ -5,6 +5,21 @@ from .base_options import BaseOptions, add_weight_path
 # model has something to add. Chosen from tools/quality.py's per-face scores (docs/photos.md).
 MIN_KEPT_DB = 40.0
 
+# A detected box is enhanced only if it passes all three. Measured on the 69 boxes MTCNN finds on
+# ../shared/data/photos (native, JPEG 75, 4x area down, both; searched at --upscale 4) by
+# tools/face_filter_check.py (docs/photos.md, "Telling faces from false boxes"):
+# - 64 true faces score 0.826-1.000; the false boxes 0.71, 0.731, 0.807, 0.838, 0.937. Between
+#   the lowest true face and the highest false box of the native photos, where both known false
+#   enhancements were (the blouse, 0.71; a glass, 0.807). The 0.838 and 0.937 boxes score above
+#   true faces that --all_faces must keep, so no score rejects them.
+# - The landmarks of true faces fit the template at 0.98-7.03 px RMS; the false boxes at
+#   2.19-3.21 (dlib's predictor always returns a face's shape): a bound above every true face,
+#   for landmarks that are no face at all.
+# - True boxes are 6.0 px wide or more (the 4x-downscaled photos); at --upscale 4 nothing under
+#   5 px is found, but larger upscales search smaller boxes (one of 2.9 px at --upscale 8).
+MIN_SCORE = 0.815          # MTCNN's confidence
+MAX_TEMPLATE_FIT = 8.0     # RMS px (128 px crop) between the aligned 5 points and the template
+MIN_FACE_PX = 5.0          # the box's shorter side in the photo
 
 class EnhanceOptions(BaseOptions):
     # enhance.py aligns each face itself and reads the architecture from the checkpoint
@@ -24,5 +39,12 @@ class EnhanceOptions(BaseOptions):
                                  "PSNR of the input brought back to the native face >= this")
         parser.add_argument("--all_faces", action="store_true",
                             help="enhance every face, whatever --min_kept_db says")
+        parser.add_argument("--min_score", type=float, default=MIN_SCORE,
+                            help="a box is a face only with at least this MTCNN score")
+        parser.add_argument("--max_template_fit", type=float, default=MAX_TEMPLATE_FIT,
+                            help="... and 5 landmarks within this RMS (px of a 128 px crop) of "
+                                 "the face template after alignment")
+        parser.add_argument("--min_face_px", type=float, default=MIN_FACE_PX,
+                            help="... and a box at least this wide in the photo (px)")
         parser.add_argument("--no_figures", action="store_true", help="skip the before/after figure")
         return parser

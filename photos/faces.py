@@ -33,6 +33,12 @@ class Face(NamedTuple):
     landmarks: np.ndarray  # (5, 2) x, y of POINTS
 
 
+def in_photo(face: Face, factor: float) -> Face:
+    """`face`, found in an image `factor` times the photo's size, in pixels of the photo."""
+    box = scaled(np.reshape(face.box, (2, 2)), 1 / factor).ravel()
+    return Face(tuple(box.tolist()), face.score, scaled(face.landmarks, 1 / factor))
+
+
 def five_points(shape: dlib.full_object_detection) -> np.ndarray:
     """POINTS from dlib's 68 landmarks: the eye centres (36-41, 42-47), the nose tip (30) and
     the mouth corners (48, 54)."""
@@ -98,6 +104,15 @@ def alignment(landmarks: np.ndarray, size: int) -> np.ndarray:
     rows = np.concatenate([np.stack([x, -y, one, zero], 1), np.stack([y, x, zero, one], 1)])
     a, b, tx, ty = np.linalg.lstsq(rows, np.concatenate([dst[:, 0], dst[:, 1]]), rcond=None)[0]
     return np.array([[a, -b, tx], [b, a, ty]])
+
+
+def template_fit(landmarks: np.ndarray) -> float:
+    """How well the 5 points fit the face template: the RMS distance, in pixels of the 128 px
+    crop, between the landmarks aligned by `alignment` (the least-squares similarity) and the
+    template. A real face's points keep the shape of a face whatever its pose and size."""
+    m = alignment(landmarks, 128)
+    aligned = np.asarray(landmarks, np.float64) @ m[:, :2].T + m[:, 2]
+    return float(np.sqrt(np.mean(np.sum((aligned - template(128)) ** 2, axis=1))))
 
 
 def native_size(landmarks: np.ndarray, size: int = 128) -> float:
