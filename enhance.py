@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> list[str]:
         paths = photos(opt.input)
         prefix = checkpoints.intact(checkpoints.resolve(opt.weight_path))
         result_folders.claim(opt.result_dir, "enhance.py", "--result_dir", {"--input": opt.input},
-                             legacy="*_faces.json")
+                             legacy=("*_faces.json",))
         gen = Generator(opt, prefix)
     except (FileNotFoundError, data.DataError, ValueError, OSError) as err:
         sys.exit(f"error: {err}")

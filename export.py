@@ -196,13 +196,14 @@ def export(serving: Serving, fmt: str, out_dir: str, opt) -> str:
 
 def main(argv: list[str] | None = None) -> list[str]:
     opt = ExportOptions().parse(argv, verbose=False)
-    out_dir = opt.output or os.path.join(opt.run_dir, "export")
     try:
         formats = checked_formats(opt.format)
         prefix = checkpoints.intact(checkpoints.resolve(opt.weight_path))
+        out_dir = opt.output or result_folders.beside(prefix, "export")
         serving = serving_graph(opt, prefix)
         # after the checks above, so that they leave no folder
-        result_folders.claim(out_dir, "export.py", "--output")
+        result_folders.claim(out_dir, "export.py", "--output",
+                             legacy=tuple(f"{fmt}.json" for fmt in FORMATS))
         foreign = foreign_files(out_dir, formats)
         if foreign:
             raise ValueError(f"{result_folders.listed(foreign)} in --output {out_dir!r} would be "

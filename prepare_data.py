@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         paths = data.list_images(opt.input)
         result_folders.claim(opt.output, "prepare_data.py", "--output", {"--input": opt.input},
-                             legacy=MANIFEST)
+                             legacy=(MANIFEST,))
     except (data.DataError, ValueError) as err:
         sys.exit(f"error: {err}")
     done, rows = done_sources(opt.output, opt.min_size)

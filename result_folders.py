@@ -16,6 +16,8 @@ import os
 import tempfile
 from collections import Counter
 
+import checkpoints
+
 MARKER = ".eipnet_results"
 LISTED = 3   # files named in a message
 
@@ -54,21 +56,34 @@ def output_stems(names: list[str]) -> dict[str, str]:
     return stems
 
 
+def beside(prefix: str, name: str) -> str:
+    """The default result folder `name` of a script run on the weights at `prefix`: in the run
+    folder that holds them, one per checkpoint (G_weight.ckpt's is `name` itself), so scoring
+    G_weight_ema.ckpt or a model.ckpt-N never replaces G_weight.ckpt's results."""
+    folder, weights = os.path.split(prefix)
+    return os.path.join(folder, name if weights == checkpoints.G_WEIGHT else f"{name}_{weights}")
+
+
 def claim(path: str, script: str, option: str, inputs: dict[str, str] | None = None,
-          legacy: str | None = None) -> str:
+          legacy: tuple[str, ...] = ()) -> str:
     """Creates (or reuses) `path` as `script`'s result folder under the rule above and marks it;
-    returns `path`. `inputs` maps an option to the file or folder it reads; `legacy` is a glob
-    of a file the script always writes, which marks its folders from before the marker. Raises
-    FolderError with a one-line message naming what is shared and what to do."""
+    returns `path`. `inputs` maps an option to the file or folder it reads; `legacy` holds globs
+    of files the script always writes, any of which marks its folders from before the marker.
+    Raises FolderError with a one-line message naming what is shared and what to do."""
     for name, source in (inputs or {}).items():
-        folder = source if os.path.isdir(source) else os.path.dirname(os.path.abspath(source))
-        if overlaps(path, folder):
+        if os.path.isdir(source):
+            shared = overlaps(path, source)
+        else:   # one file is read: only its own folder would mix the outputs with it
+            shared = os.path.realpath(path) == os.path.realpath(os.path.dirname(
+                os.path.abspath(source)))
+        if shared:
             raise FolderError(f"{option} {path!r} overlaps {name} {source!r}: its outputs would "
                               f"be read as inputs, or replace them; pass a folder outside it")
     if os.path.isdir(path):
         names = [n for n in os.listdir(path) if n != MARKER]
         found = owner(path)
-        if found is None and names and legacy and glob.glob(os.path.join(path, legacy)):
+        if found is None and names and any(glob.glob(os.path.join(glob.escape(path), pattern))
+                                           for pattern in legacy):
             found = script
         if found not in (None, script):
             raise FolderError(f"{option} {path!r} holds the results of {found}: pass another "

@@ -429,11 +429,11 @@ def open_cache(opt, wanted: list[str]) -> scoring.ReferenceCache:
 
 
 def output_folder(opt, prefix: str) -> str:
-    """--result_dir, by default the result folder beside the weights (the run they come from),
+    """--result_dir, by default the result folder beside the weights (result_folders.beside),
     claimed under result_folders' rule before any model is loaded (FolderError otherwise)."""
-    out_dir = opt.result_dir or os.path.join(os.path.dirname(prefix), "result")
+    out_dir = opt.result_dir or result_folders.beside(prefix, "result")
     return result_folders.claim(out_dir, "test.py", "--result_dir", {"--test_path": opt.test_path},
-                                legacy="metrics.csv")
+                                legacy=("metrics.csv",))
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -294,8 +294,8 @@ class Trainer:
             try:
                 self.saver.restore(self.sess, resume)
             except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as err:
-                raise ResumeError(f"{resume} does not fit this model: resume with the --model "
-                                  f"and --losses it was trained with "
+                raise ResumeError(f"{resume} does not fit this model: resume with the --model, "
+                                  f"--losses and --ema_decay it was trained with "
                                   f"({checkpoints.first_line(err)})") from err
         else:
             self.sess.run(tf.global_variables_initializer())
@@ -454,12 +454,18 @@ def check_inputs(opt) -> tuple[list[str], data.Example, str | None]:
                          f"prior branch (--model prior_guided or prior_guided_gan)")
     if "vgg" in opt.losses and opt.vgg19_weights and not os.path.isfile(opt.vgg19_weights):
         raise FileNotFoundError(f"--vgg19_weights {opt.vgg19_weights!r}: no such file")
+    if not 0 <= opt.ema_decay < 1:
+        raise ValueError(f"--ema_decay {opt.ema_decay}: pass a decay in [0, 1), e.g. 0.999 "
+                         f"(0 = off)")
+    if opt.lr_schedule == "cosine" and opt.lr_decay_steps:
+        raise ValueError("--lr_decay_steps halves the rate of --lr_schedule halvings; "
+                         "--lr_schedule cosine sets its own decay: pass one of the two")
     train_paths = data.list_images(opt.train_path)
     val_paths = data.list_images(opt.test_path)[:opt.val_size] if opt.test_path else []
     if not opt.test_path:
         train_paths, val_paths = held_out(train_paths, opt.val_size)
         print(f"validating on {len(val_paths)} of the {len(train_paths) + len(val_paths)} "
-              f"training faces, held out of training (--test_path names another folder)")
+              f"training faces, held out of training (--test_path names a folder instead)")
     if len(train_paths) < opt.batchSize:
         print(f"note: {len(train_paths)} training images, fewer than one batch of {opt.batchSize}: "
               f"each batch repeats some of them")
@@ -478,7 +484,8 @@ def held_out(paths: list[str], val_size: int) -> tuple[list[str], list[str]]:
                              f"validation; pass --test_path a folder of validation faces")
     n = max(1, min(val_size, len(paths) // 10))
     val = paths[::max(1, len(paths) // n)][:n]
-    return [p for p in paths if p not in set(val)], val
+    chosen = set(val)
+    return [p for p in paths if p not in chosen], val
 
 
 def checkpoint_to_resume(opt) -> str | None:

@@ -16,8 +16,9 @@ class ExportOptions(BaseOptions):
         parser.error = _one_line_error   # a bad --model or --dtype: one line, not the usage
         add_weight_path(parser)
         parser.add_argument("--output", default=None,
-                            help="folder for the exports (default: checkpoint_path/save_path/"
-                                 "export)")
+                            help="folder for the exports (default: export/ in the folder of "
+                                 "--weight_path; export_<checkpoint>/ for another checkpoint "
+                                 "than its G_weight.ckpt)")
         parser.add_argument("--format", type=str_list, default=list(FORMATS),
                             help=f"any of {','.join(FORMATS)}")
         parser.add_argument("--dtype", default="float32", choices=["float32", "uint8"],

@@ -21,7 +21,9 @@ class TestOptions(BaseOptions):
         BaseOptions.initialize(self, parser)
         add_weight_path(parser)
         parser.add_argument("--result_dir", default=None,
-                            help="output folder (default: result/ in the folder of --weight_path)")
+                            help="output folder (default: result/ in the folder of --weight_path; "
+                                 "result_<checkpoint>/ for another checkpoint than its "
+                                 "G_weight.ckpt)")
         parser.add_argument("--input", default="auto", choices=["auto", "hr", "lr"],
                             help="hr: degrade then score; lr: SR only; auto: 16x16 images are LR")
         parser.add_argument("--metrics", type=str_list,

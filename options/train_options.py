@@ -122,11 +122,8 @@ class TrainOptions(BaseOptions):
         parser.add_argument("--val_freq", type=int, default=500,
                             help="iterations between validations (PSNR, images, best G_weight)")
         parser.add_argument("--val_size", type=int, default=64, help="validation images used")
-        parser.add_argument("--held_out", action="store_true",
-                            help="validate on a tenth (at most --val_size) of the training "
-                                 "faces, held out of training, instead of --test_path; the "
-                                 "default of a fine-tune (--pretrained) whose --test_path is "
-                                 "not given")
+        # without --test_path, train.py validates on training faces held out (train.held_out)
+        parser.set_defaults(test_path=None)
         parser.add_argument("--print_freq", type=int, default=20, help="iterations between log lines")
         parser.add_argument("--seed", type=int, default=0)
         # data-parallel training on tf.distribute (distribute.py, docs/training.md)
@@ -144,14 +141,3 @@ class TrainOptions(BaseOptions):
                             help="linear-scaling rule: multiply --learning_rate by batchSize / "
                                  "this (the batch the rate was set for; 0 = off)")
         return parser
-
-    def parse(self, args=None, verbose: bool = True):
-        """With --held_out, or a fine-tune whose --test_path is left at its default (a sample
-        face, not the user's data), --test_path becomes None: train.py validates on held-out
-        training faces."""
-        opt = super().parse(args, verbose=False)
-        if opt.held_out or (opt.pretrained and opt.test_path == self.parser.get_default("test_path")):
-            opt.test_path = None
-        if verbose:
-            print(self.format(opt))
-        return opt

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-REPO_MODULES = {"tf1", "model", "generators", "jeanet", "prior_guided", "checkpoints", "export",
+REPO_MODULES = {"tf1", "model", "networks", "photos", "evaluation", "checkpoints", "export",
                 "data", "test"}
 
 

@@ -88,6 +88,18 @@ def test_enhance_never_writes_into_its_input(tmp_path, where):
     assert sorted(os.listdir(src)) == ["p.jpg", "p_upscaled.png"]
 
 
+def test_one_photo_as_input_may_write_below_its_folder_not_into_it(tmp_path, monkeypatch):
+    """--input a single photo: the default results/enhance below the photo's folder is fine
+    (only that photo is read); the photo's own folder is refused, as a folder input is."""
+    small_photo(tmp_path, "me.jpg")
+    monkeypatch.chdir(tmp_path)
+    enhance.main(["--input", "me.jpg", "--upscale", "2", "--weight_path", str(SHIPPED),
+                  "--no_figures"])
+    assert (tmp_path / "results" / "enhance" / "me_enhanced.png").is_file()
+    with pytest.raises(SystemExit, match="overlaps --input"):
+        run_enhance(tmp_path / "me.jpg", tmp_path)
+
+
 def test_a_folder_of_another_script_or_of_the_user_is_refused(tmp_path):
     """The rule: a folder holding files no run marked, or another script's results, is not
     written to, and its files are kept."""
@@ -221,3 +233,21 @@ def test_enhance_help_lists_only_what_enhance_uses():
     for name in EnhanceOptions.unused:
         assert f"--{name} " not in listed and f"--{name}\n" not in listed, name
     assert opt.canny == "authors"
+
+
+def test_default_result_folders_follow_the_weights_one_per_checkpoint(tmp_path):
+    """test.py's result/ and export.py's export/ sit in the folder of --weight_path, one per
+    checkpoint: G_weight_ema.ckpt or a model.ckpt-N never replaces G_weight.ckpt's results,
+    and `export.py --model jeanet` no longer writes into EIPNet's folder."""
+    run = str(tmp_path / "run")
+    assert result_folders.beside(f"{run}/G_weight.ckpt", "result") == f"{run}/result"
+    assert (result_folders.beside(f"{run}/G_weight_ema.ckpt", "result")
+            == f"{run}/result_G_weight_ema.ckpt")
+    assert result_folders.beside(f"{run}/model.ckpt-500", "export") == f"{run}/export_model.ckpt-500"
+    written = export.main(["--weight_path", str(SHIPPED), "--format", "onnx", "--output",
+                           str(tmp_path / "e")])
+    assert written == [str(tmp_path / "e" / "model.onnx")]
+    # an export folder written before the marker existed is still export.py's own
+    (tmp_path / "e" / result_folders.MARKER).unlink()
+    assert export.main(["--weight_path", str(SHIPPED), "--format", "onnx", "--output",
+                        str(tmp_path / "e")]) == written

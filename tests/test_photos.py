@@ -268,3 +268,21 @@ def test_quality_check_stops_on_missing_or_damaged_weights(tmp_path):
     message = str(stopped.value.code)
     assert message.startswith("error:") and "G_weight.ckpt" in message
     assert "restore it from a copy" in message and "\n" not in message
+
+
+def test_cpu_code_paths_move_no_paste_box_past_the_headroom():
+    """tools/cpu_spread.py end to end: boxes, landmarks and paste boxes under each AVX2 cap and
+    with oneDNN off move less than the 2 px that the tightest face of
+    test_every_found_face_is_enhanced_inside_its_box keeps inside its bound (0 px measured on
+    an AVX-512 EPYC, 2026-12-04)."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "tools/cpu_spread.py"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {cells[0]: cells[1:] for cells in
+            ([c.strip() for c in line.strip("|").split("|")] for line in done.stdout.splitlines()
+             if line.startswith("| ") and not line.startswith("| setting"))}
+    assert len(rows) == 7 and rows["default"] == ["0.00", "0.00", "0", "0"]
+    for name, (box, marks, paste, missing) in rows.items():
+        assert float(paste) < 2 and missing == "0", (name, rows[name])

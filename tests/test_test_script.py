@@ -387,3 +387,18 @@ def test_each_model_finds_its_shipped_weights(faces_dir, tmp_path, monkeypatch):
                                     "--no_figures", "--workers", "0"])
         assert summary["weights"] == os.path.join("checkpoint", f"{name}_lfw128")
         assert summary["metrics"]["psnr"]["n"] == len(FACES)
+
+
+def test_a_model_without_shipped_weights_stops_in_one_line(faces_dir, tmp_path, monkeypatch):
+    """--model M with no checkpoint/M_lfw128 in this checkout and no --weight_path: one line
+    naming the folder, before anything is written."""
+    from networks import generators
+    monkeypatch.chdir(ROOT)
+    missing = [n for n in generators.GENERATORS if not (ROOT / "checkpoint" / f"{n}_lfw128").is_dir()]
+    for name in missing:
+        with pytest.raises(SystemExit) as stopped:
+            test_script.main(["--model", name, "--test_path", str(faces_dir), "--result_dir",
+                              str(tmp_path / name)])
+        message = str(stopped.value.code)
+        assert f"no checkpoint at 'checkpoint/{name}_lfw128'" in message and "\n" not in message
+        assert not (tmp_path / name).exists()

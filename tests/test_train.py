@@ -162,9 +162,10 @@ def test_cosine_schedule_falls_from_the_rate_to_zero_at_niter():
 
 
 def test_held_out_faces_are_a_spread_tenth_never_trained_on(train_paths):
-    """--held_out (a fine-tune's default without --test_path): a tenth of the faces, at most
-    --val_size and at least one, spread over the sorted list; the same on every call (a resume
-    validates on the same faces); disjoint from training; too few faces is one line."""
+    """Without --test_path (fresh runs, fine-tunes and their resumes alike) train.py validates
+    on a tenth of the training faces, at most --val_size and at least one, spread over the
+    sorted list; the same on every call (a resume validates on the same faces); disjoint from
+    training; too few faces is one line."""
     training, val = train.held_out(train_paths[:100], 64)
     assert len(val) == 10 and val == train_paths[:100:10]
     assert set(training).isdisjoint(val) and len(training) + len(val) == 100
@@ -173,8 +174,6 @@ def test_held_out_faces_are_a_spread_tenth_never_trained_on(train_paths):
     assert len(train.held_out(train_paths[:5], 64)[1]) == 1
     with pytest.raises(data.DataError, match="pass --test_path"):
         train.held_out(train_paths[:1], 64)
-    opt = TrainOptions().parse(["--pretrained", "w"], verbose=False)
-    assert opt.test_path is None
-    assert TrainOptions().parse(["--pretrained", "w", "--test_path", "v"],
-                                verbose=False).test_path == "v"
-    assert TrainOptions().parse(["--held_out"], verbose=False).test_path is None
+    assert TrainOptions().parse([], verbose=False).test_path is None
+    assert TrainOptions().parse(["--pretrained", "w"], verbose=False).test_path is None
+    assert TrainOptions().parse(["--test_path", "v"], verbose=False).test_path == "v"

@@ -34,8 +34,10 @@ def search(factor: int) -> dict:
     """{photo: [[box, landmarks, paste_box], ...]} for the annotated photos, as enhance.py sees
     them after a `factor` area downscale."""
     import cv2
-    from photos import faces
     from PIL import Image
+
+    import data
+    from photos import faces
     detector = faces.Detector()
     names = sorted({row["file"] for row in csv.DictReader(open(PHOTOS / "faces.csv"))})
     found = {}
@@ -46,7 +48,7 @@ def search(factor: int) -> dict:
         base = cv2.resize(small, (small.shape[1] * factor, small.shape[0] * factor),
                           interpolation=cv2.INTER_CUBIC)
         found[name] = [[list(map(float, f.box)), f.landmarks.tolist(),
-                        list(faces.paste(base, np.zeros((128, 128, 3), np.uint8), f.landmarks)[1])]
+                        list(faces.mask_box(f.landmarks, data.HR_SIZE, base.shape))]
                        for f in detector(base)]
     return found
 
