@@ -12,6 +12,7 @@ from tf1 import tf
 
 G_WEIGHT = "G_weight.ckpt"   # generator-only release checkpoint, the authors' file name
 G_WEIGHT_EMA = "G_weight_ema.ckpt"   # the same layout, G's moving average (--ema_decay)
+KEPT_GENERATORS = (G_WEIGHT, G_WEIGHT_EMA)   # saved staged, then moved into place (tidy)
 FULL_PREFIX = "model.ckpt"   # full training state (G, D, optimiser slots, global step)
 STAGED = ".next"             # G_WEIGHT + STAGED: a new G_WEIGHT written in full before it moves
 
@@ -154,12 +155,12 @@ def step_of(prefix: str) -> int:
 def is_leftover(name: str, run_dir: str) -> bool:
     """What a kill during a save leaves: TensorFlow's temporary files, or a data file whose
     index was never written (of a full checkpoint or of a staged G_weight)."""
-    kept = (G_WEIGHT, G_WEIGHT_EMA)
     if (".tempstate" in name or name.startswith("checkpoint.tmp")
-            or name in {kept_record(g) + STAGED for g in kept}):
+            or name in {kept_record(g) + STAGED for g in KEPT_GENERATORS}):
         return True
     prefix, sep, _ = name.partition(".data-")
-    ours = re.fullmatch(re.escape(FULL_PREFIX) + r"-\d+", prefix) or prefix in {g + STAGED for g in kept}
+    ours = (re.fullmatch(re.escape(FULL_PREFIX) + r"-\d+", prefix)
+            or prefix in {g + STAGED for g in KEPT_GENERATORS})
     return bool(sep and ours and not os.path.exists(os.path.join(run_dir, prefix + ".index")))
 
 
@@ -168,7 +169,7 @@ def tidy(run_dir: str, resume: str | None, max_to_keep: int) -> tuple[list[str],
     and the full checkpoints older than the newest `max_to_keep` up to `resume` (a run that
     was never stopped would have deleted them). Returns (the full checkpoints kept, oldest
     first; what was deleted or moved, one note each)."""
-    notes = [f"finished moving the new {g} into place" for g in (G_WEIGHT, G_WEIGHT_EMA)
+    notes = [f"finished moving the new {g} into place" for g in KEPT_GENERATORS
              if finish_move(os.path.join(run_dir, g + STAGED), os.path.join(run_dir, g))]
     kept = [p for p in full_checkpoints(run_dir) if resume and step_of(p) <= step_of(resume)]
     surplus = [f for p in kept[max_to_keep:] for f in glob.glob(glob.escape(p) + ".*")]
