@@ -1,5 +1,5 @@
 """Data preparation (paper Section 4.2) in plain numpy/OpenCV: reading, preset crops,
-augmentation, the degradations (the bilinear 128->64->32->16 chain, bicubic x8, and a random
+augmentation, the degradations (the bilinear 128->64->32->16 chain, bicubic x8 or x4, and a random
 photo-like one), Canny edge targets, and a threaded batch loader that keeps the training step
 fed."""
 from __future__ import annotations
@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image
 
 HR_SIZE = 128
-LR_SIZE = 16
+LR_SIZE = 16      # at the paper's 8x
+SCALES = (8, 4)   # 8x: the paper's 16 -> 128; 4x: 32 -> 128 (EIPNet --scale 4, ours)
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 PRESETS = ("celeba", "vggface2", "aligned")
 # How a cropped face is resized to 128x128: bilinear as EIPNet's authors' code, bicubic as
@@ -31,13 +32,20 @@ CANNY_MODES = (*CANNY_FIXED, "adaptive", "adaptive_k")
 CANNY_K = (1.2, 1.6)   # (k_l, k_h), Section 3.1
 
 
+def lr_size(scale: int) -> int:
+    """The LR face's side at upscaling factor `scale` (SCALES)."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale}; choose from {SCALES}")
+    return HR_SIZE // scale
+
+
 class DataError(RuntimeError):
     """A dataset folder or file that cannot be used; the message names it and the fix."""
 
 
 class Example(NamedTuple):
     hr: np.ndarray     # (128,128,3) float32 0..255
-    lr: np.ndarray     # (16,16,3) float32 0..255
+    lr: np.ndarray     # (16,16,3) float32 0..255 (32x32 at 4x)
     edges: tuple       # Canny targets (32,32,1), (64,64,1), (128,128,1), float32 0/255
     parsing: np.ndarray | None = None   # (128,128,11) float32 0..1 part maps (prior-guided)
 
@@ -232,22 +240,22 @@ def image_rng(img: np.ndarray) -> np.random.Generator:
 
 
 def downscale(hr: np.ndarray, degradation: str = "bilinear_chain",
-              rng: np.random.Generator | None = None) -> np.ndarray:
-    """The 16x16 LR face of HR uint8 `hr` under `degradation` (DEGRADATIONS). "photo" draws
-    from `rng`, by default one seeded by `hr` (evaluation: the same LR every run)."""
+              rng: np.random.Generator | None = None, size: int = LR_SIZE) -> np.ndarray:
+    """The size x size LR face of HR uint8 `hr` under `degradation` (DEGRADATIONS). "photo"
+    draws from `rng`, by default one seeded by `hr` (evaluation: the same LR every run)."""
     if degradation == "bicubic":
-        return bicubic_downscale(hr)
+        return bicubic_downscale(hr, size)
     if degradation == "photo":
-        return photo_downscale(hr, rng or image_rng(hr))
+        return photo_downscale(hr, rng or image_rng(hr), size)
     if degradation != "bilinear_chain":
         raise ValueError(f"unknown degradation {degradation!r}; choose from {DEGRADATIONS}")
-    return degrade(hr)[-1]
+    return degrade(hr, size)[-1]
 
 
-def degrade(hr: np.ndarray) -> list[np.ndarray]:
-    """Progressive 2x bilinear downscaling: returns [hr(128), 64, 32, 16]."""
+def degrade(hr: np.ndarray, size: int = LR_SIZE) -> list[np.ndarray]:
+    """Progressive 2x bilinear downscaling: returns [hr(128), 64, 32, 16] down to `size`."""
     chain = [hr]
-    while chain[-1].shape[0] > LR_SIZE:
+    while chain[-1].shape[0] > size:
         s = chain[-1].shape[0] // 2
         chain.append(cv2.resize(chain[-1], (s, s), interpolation=cv2.INTER_LINEAR))
     return chain
@@ -279,16 +287,18 @@ def canny(img: np.ndarray, mode: str = "paper", k: Sequence[float] = CANNY_K) ->
 def make_example(hr: np.ndarray, canny_mode: str = "paper", canny_k: Sequence[float] = CANNY_K,
                  parts: np.ndarray | None = None,
                  degradation: str = "bilinear_chain",
-                 rng: np.random.Generator | None = None) -> Example:
-    """HR uint8 128x128 -> (HR, LR 16x16, Canny targets at 32/64/128) from one bilinear chain
-    (the LR from `degradation`, drawing from `rng` if random), and its uint8 part maps `parts`
-    (if given) scaled to 0..1."""
-    hr128, hr64, hr32, lr16 = degrade(hr)
+                 rng: np.random.Generator | None = None, size: int = LR_SIZE) -> Example:
+    """HR uint8 128x128 -> (HR, LR size x size, Canny targets at 32/64/128) from one bilinear
+    chain (the LR from `degradation`, drawing from `rng` if random), and its uint8 part maps
+    `parts` (if given) scaled to 0..1."""
+    chain = degrade(hr)
+    hr128, hr64, hr32 = chain[:3]
+    lr = chain[int(np.log2(HR_SIZE // size))]   # chain[k] is 128 / 2^k px
     if degradation != "bilinear_chain":
-        lr16 = downscale(hr, degradation, rng)
+        lr = downscale(hr, degradation, rng, size)
     edges = tuple(canny(x, canny_mode, canny_k) for x in (hr32, hr64, hr128))
     maps = None if parts is None else parts.astype(np.float32) / 255.0
-    return Example(hr128.astype(np.float32), lr16.astype(np.float32), edges, maps)
+    return Example(hr128.astype(np.float32), lr.astype(np.float32), edges, maps)
 
 
 def stack(examples: Sequence[Example]) -> Example:
@@ -310,11 +320,12 @@ class BatchLoader:
                  rotations: Sequence[int] = (90, 270), flip_rotate: bool = True,
                  canny_mode: str = "paper", canny_k: Sequence[float] = CANNY_K, threads: int = 2,
                  prefetch: int = 4, seed: int = 0, max_scale: float = 1.0, parsing=None,
-                 hr_resize: str = "bilinear", degradation: str = "bilinear_chain"):
+                 hr_resize: str = "bilinear", degradation: str = "bilinear_chain",
+                 lr_size: int = LR_SIZE):
         self.paths = list(paths)
         self.bad: set[str] = set()
         self.batch_size, self.preset, self.rotations = batch_size, preset, tuple(rotations)
-        self.hr_resize, self.degradation = hr_resize, degradation
+        self.hr_resize, self.degradation, self.lr_size = hr_resize, degradation, lr_size
         self.flip_rotate, self.canny_mode, self.canny_k = flip_rotate, canny_mode, canny_k
         self.max_scale = max_scale   # > 1: rescale() augmentation (JEANet)
         self.parsing = parsing
@@ -361,7 +372,7 @@ class BatchLoader:
                     parts = None if self.parsing is None else img[..., 3:]
                     batch.append(make_example(np.ascontiguousarray(img[..., :3]),
                                               self.canny_mode, self.canny_k, parts,
-                                              self.degradation, rng))
+                                              self.degradation, rng, self.lr_size))
                 self._put(stack(batch))
         except Exception as err:  # surfaced to the consumer by next()
             self.error = err
@@ -390,14 +401,16 @@ class BatchLoader:
 def load_eval_set(paths: Sequence[str], preset: str = "aligned", canny_mode: str = "paper",
                   canny_k: Sequence[float] = CANNY_K,
                   hr_resize: str = "bilinear",
-                  degradation: str = "bilinear_chain") -> tuple[list[str], Example | None]:
+                  degradation: str = "bilinear_chain",
+                  lr_size: int = LR_SIZE) -> tuple[list[str], Example | None]:
     """Deterministic (no augmentation) examples for validation; bad files are warned and
     skipped. Returns the paths used and their stacked examples."""
     used, examples = [], []
     for p in paths:
         try:
             hr = preset_crop(read_image(p), preset, hr_resize)
-            examples.append(make_example(hr, canny_mode, canny_k, degradation=degradation))
+            examples.append(make_example(hr, canny_mode, canny_k, degradation=degradation,
+                                         size=lr_size))
             used.append(p)
         except DataError as err:
             warnings.warn(f"skipping {err}")

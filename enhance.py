@@ -1,20 +1,26 @@
 """Whole-photo face super-resolution: upscale a photograph (bicubic), find its faces, align each
-to the training crop template, super-resolve it from 16x16 and paste it back with a feathered
-mask. Nothing outside the face masks differs from the plain upscale.
+to the training crop template, super-resolve it and paste it back with a feathered mask.
+Nothing outside the face masks differs from the plain upscale.
 
     python enhance.py --input PHOTO_OR_DIR --result_dir OUT [--upscale 4] [--weight_path W]
+
+Each face goes to the model whose input holds all of it: faces of 16 px or less to the 8x model
+(--weight_path, 16x16 input), faces up to 32 px to the 4x model (--weight_path_4x, 32x32 input,
+where there is one), larger faces to the model with the largest input, when that input keeps
+the face (--min_kept_db).
 
 Writes to --result_dir (a new folder, or one of enhance.py's: result_folders.py), per photo
 <stem> (the file name without its extension, or with it when two photos share a stem):
 <stem>_enhanced.png, <stem>_upscaled.png (the plain bicubic upscale), <stem>_face<k>_lr.png and
-_sr.png (the aligned 16x16 input and 128x128 output of each enhanced face), <stem>_compare.png
-(before/after with crops) and <stem>_faces.json.
+_sr.png (the aligned model input and 128x128 output of each enhanced face), <stem>_compare.png
+(before/after with crops) and <stem>_faces.json (each face's model and why).
 A box that is no face by its MTCNN score, template fit or size is never enhanced (--min_score,
 --max_template_fit, --min_face_px). Which faces are enhanced is measured per face
 (--min_kept_db); --all_faces forces every face.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -31,6 +37,8 @@ from tqdm import tqdm
 import checkpoints
 import data
 from evaluation import metrics
+from networks import generators
+from options.base_options import shipped_weights
 from options.enhance_options import EnhanceOptions
 from photos import faces
 import result_folders
@@ -47,16 +55,27 @@ def plain_upscale(rgb: np.ndarray, upscale: int) -> np.ndarray:
     return cv2.resize(rgb, (w * upscale, h * upscale), interpolation=cv2.INTER_CUBIC)
 
 
-def model_input(rgb: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, float]:
-    """The face's 16x16 model input (faces.aligned_crop at 16 px) and how much of the face it
-    keeps: the PSNR (dB) between the aligned face at its native resolution and the input
-    brought back to that size (bicubic). A face whose crop is 16 px or smaller loses nothing
+class Model(NamedTuple):
+    weights: str      # the checkpoint prefix, as the JSON records it
+    gen: Generator    # its input is gen.lr_size px
+
+
+def choose(native: float, models: list[Model]) -> Model:
+    """The model whose input holds all of a face with a `native` px crop: the smallest input
+    at least that size; for larger faces, the largest input (models: by input size)."""
+    return next((m for m in models if native <= m.gen.lr_size), models[-1])
+
+
+def model_input(rgb: np.ndarray, landmarks: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    """The face's size x size model input (faces.aligned_crop at that size) and how much of the
+    face it keeps: the PSNR (dB) between the aligned face at its native resolution and the input
+    brought back to that size (bicubic). A face whose crop is `size` px or smaller loses nothing
     (inf). One warp serves both."""
     native = int(round(faces.native_size(landmarks)))
-    if native <= data.LR_SIZE:
-        return faces.aligned_crop(rgb, landmarks, data.LR_SIZE), float("inf")
+    if native <= size:
+        return faces.aligned_crop(rgb, landmarks, size), float("inf")
     crop = faces.aligned_crop(rgb, landmarks, native)
-    lr = cv2.resize(crop, (data.LR_SIZE, data.LR_SIZE), interpolation=cv2.INTER_AREA)
+    lr = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
     return lr, float(metrics.psnr(crop, cv2.resize(lr, (native, native),
                                                    interpolation=cv2.INTER_CUBIC)))
 
@@ -82,14 +101,16 @@ def not_a_face(face: faces.Face, opt) -> str | None:
     return None
 
 
-def decide(kept_db: float, opt) -> tuple[bool, str]:
+def decide(kept_db: float, size: int, opt) -> tuple[bool, str]:
+    """Whether a face whose size x size input keeps `kept_db` of it is enhanced, and why."""
+    model = f"the {size}x{size} input"
     if kept_db == float("inf"):
-        return True, "the face's crop is 16 px or less: the 16x16 input holds all of it"
+        return True, f"the face's crop is {size} px or less: {model} holds all of it"
     if kept_db >= opt.min_kept_db:
-        return True, f"the 16x16 input keeps the face ({kept_db:.1f} dB >= {opt.min_kept_db} dB)"
+        return True, f"{model} keeps the face ({kept_db:.1f} dB >= {opt.min_kept_db} dB)"
     if opt.all_faces:
-        return True, f"--all_faces (the 16x16 input keeps only {kept_db:.1f} dB)"
-    return False, (f"the 16x16 input would lose detail ({kept_db:.1f} dB < {opt.min_kept_db} "
+        return True, f"--all_faces ({model} keeps only {kept_db:.1f} dB)"
+    return False, (f"{model} would lose detail ({kept_db:.1f} dB < {opt.min_kept_db} "
                    f"dB): plain upscale kept; --all_faces forces it")
 
 
@@ -137,39 +158,43 @@ def preview(img: np.ndarray) -> np.ndarray:
 
 
 def enhance_photo(rgb: np.ndarray, canvas: np.ndarray, opt, detector: faces.Detector,
-                  gen: Generator) -> Enhanced:
-    """Pastes the enhanced faces of `rgb` into `canvas`, its plain upscale, in place; the
-    generator runs on opt.batchSize faces at a time."""
+                  models: list[Model]) -> Enhanced:
+    """Pastes the enhanced faces of `rgb` into `canvas`, its plain upscale, in place; each
+    model runs on opt.batchSize of its faces at a time."""
     u = opt.upscale
     found, scale = detect(rgb, canvas, u, detector)
-    records, inputs, pasted = [], [], []
+    records, inputs, pasted, picked = [], [], [], []
     for face in found:
         mine = faces.in_photo(face, scale)   # in pixels of the input photo
-        lr, kept = model_input(rgb, mine.landmarks)
+        native = faces.native_size(mine.landmarks)
+        picked.append(choose(native, models))
+        lr, kept = model_input(rgb, mine.landmarks, picked[-1].gen.lr_size)
         inputs.append(lr)
         # in pixels of the output: as found when searched there
         pasted.append(face.landmarks if scale == u else faces.scaled(mine.landmarks, u))
         false = not_a_face(mine, opt)
-        enhanced, why = (False, false) if false else decide(kept, opt)
+        enhanced, why = (False, false) if false else decide(kept, len(lr), opt)
         records.append({"box": rounded(mine.box), "score": round(face.score, 4),
                         "landmarks": dict(zip(faces.POINTS, rounded(mine.landmarks))),
                         "template_fit_px": round(faces.template_fit(mine.landmarks), 2),
-                        "native_crop_size": round(faces.native_size(mine.landmarks), 1),
+                        "native_crop_size": round(native, 1),
                         "detail_kept_db": None if np.isinf(kept) else round(kept, 2),
-                        "enhanced": enhanced, "reason": why})
+                        "enhanced": enhanced, "model": picked[-1].weights if enhanced else None,
+                        "reason": why})
     chosen = [k for k, r in enumerate(records) if r["enhanced"]]
     # the bicubic regions before any face is pasted: neighbouring faces' regions may overlap
     boxes = [faces.mask_box(pasted[k], data.HR_SIZE, canvas.shape) for k in chosen]
-    bicubic = [canvas[y0:y1, x0:x1].copy() for x0, y0, x1, y1 in boxes]
+    bicubic = dict(zip(chosen, (canvas[y0:y1, x0:x1].copy() for x0, y0, x1, y1 in boxes)))
     before = preview(canvas)
-    crops = []
-    for batch in data.iterate_batches(list(zip(chosen, bicubic)), opt.batchSize):
-        lr = np.stack([inputs[k] for k, _ in batch])
-        sr = metrics.to_uint8(gen(lr)[0])
-        for (k, region), low, high in zip(batch, lr, sr):
-            records[k]["paste_box"] = faces.paste(canvas, high, pasted[k])   # output pixels
-            crops.append((low, high, region))
-    return Enhanced(records, crops, before)
+    crops = {}
+    for m in models:
+        mine = [k for k in chosen if picked[k] is m]
+        for batch in data.iterate_batches(mine, opt.batchSize):
+            lr = np.stack([inputs[k] for k in batch])
+            for k, low, high in zip(batch, lr, metrics.to_uint8(m.gen(lr)[0])):
+                records[k]["paste_box"] = faces.paste(canvas, high, pasted[k])   # output pixels
+                crops[k] = (low, high, bicubic[k])
+    return Enhanced(records, [crops[k] for k in chosen], before)
 
 
 def before_after(result: Enhanced, out: np.ndarray, path: str, title: str) -> None:
@@ -188,7 +213,7 @@ def before_after(result: Enhanced, out: np.ndarray, path: str, title: str) -> No
         ax.axis("off")
     for row, ((low, _, region), (k, (x0, y0, x1, y1))) in enumerate(
             zip(result.crops, enhanced), start=1):
-        panels = (("LR 16x16", low), ("bicubic", preview(region)),
+        panels = ((f"LR {len(low)}x{len(low)}", low), ("bicubic", preview(region)),
                   ("enhanced", preview(out[y0:y1, x0:x1])))
         for col, (name, img) in enumerate(panels):
             ax = fig.add_subplot(grid[row, 2 * col:2 * col + 2])
@@ -234,16 +259,53 @@ def photos(path: str) -> list[str]:
     return data.list_images(path)
 
 
-def enhance_file(path: str, rgb: np.ndarray, stem: str, opt, detector, gen) -> None:
+def enhance_file(path: str, rgb: np.ndarray, stem: str, opt, detector, models) -> None:
     """One photo: its plain upscale written, then the faces pasted into it and the rest."""
     canvas = plain_upscale(rgb, opt.upscale)
     Image.fromarray(canvas).save(os.path.join(opt.result_dir, f"{stem}_upscaled.png"))
-    result = enhance_photo(rgb, canvas, opt, detector, gen)
+    result = enhance_photo(rgb, canvas, opt, detector, models)
     write_outputs(stem, opt.result_dir, canvas, result, not opt.no_figures)
     done = sum(r["enhanced"] for r in result.records)
     tqdm.write(f"{path}: {len(result.records)} faces found, {done} enhanced"
                if result.records else
                f"{path}: no face found; written upscaled {opt.upscale}x, unchanged")
+
+
+def model_prefixes(opt) -> list[str]:
+    """The intact checkpoint prefixes of --weight_path and of --weight_path_4x (its default,
+    the shipped 4x model, only where it is in this checkout; "none": no 4x model)."""
+    x4 = opt.weight_path_4x
+    if x4 is None:
+        x4 = shipped_weights("eipnet", 4) if os.path.isdir(shipped_weights("eipnet", 4)) else "none"
+    prefixes = [checkpoints.intact(checkpoints.resolve(p))
+                for p in [opt.weight_path] + ([] if x4.lower() == "none" else [x4])]
+    if len(prefixes) > 1 and x4_scale(prefixes[1]) != 4:
+        raise ValueError(f"--weight_path_4x {x4!r} is not an EIPNet trained with --scale 4: "
+                         f"pass one, or --weight_path_4x none")
+    return prefixes
+
+
+def x4_scale(prefix: str) -> int | None:
+    """The --scale of the EIPNet at `prefix`, None if it is another model."""
+    try:
+        return generators.GENERATORS["eipnet"].architecture(prefix)["scale"]
+    except KeyError:
+        return None
+
+
+def load_models(opt) -> list[Model]:
+    """The generators of model_prefixes, by input size (the 8x model's 16 px first)."""
+    prefixes = model_prefixes(opt)
+    models = [Model(prefixes[0], Generator(opt, prefixes[0]))]
+    if len(prefixes) > 1:
+        eipnet = argparse.Namespace(**{**vars(opt), "model": "eipnet"})
+        models.append(Model(prefixes[1], Generator(eipnet, prefixes[1])))
+    return sorted(models, key=lambda m: m.gen.lr_size)
+
+
+def close(models: list[Model]) -> None:
+    for m in models:
+        m.gen.close()
 
 
 def main(argv: list[str] | None = None) -> list[str]:
@@ -253,18 +315,18 @@ def main(argv: list[str] | None = None) -> list[str]:
         if opt.upscale < 1:
             raise ValueError(f"--upscale {opt.upscale}: pass a whole factor of 1 or more")
         paths = photos(opt.input)
-        prefix = checkpoints.intact(checkpoints.resolve(opt.weight_path))
+        model_prefixes(opt)   # missing weights stop before the folder is claimed
         result_folders.claim(opt.result_dir, "enhance.py", "--result_dir", {"--input": opt.input},
                              legacy=("*_faces.json",))
-        gen = Generator(opt, prefix)
+        models = load_models(opt)
     except (FileNotFoundError, data.DataError, ValueError, OSError) as err:
         sys.exit(f"error: {err}")
     detector = faces.Detector()
     stems = result_folders.output_stems([os.path.basename(p) for p in paths])
     unreadable = []
     for path, rgb in faces.readable(paths, unreadable):
-        enhance_file(path, rgb, stems[os.path.basename(path)], opt, detector, gen)
-    gen.close()
+        enhance_file(path, rgb, stems[os.path.basename(path)], opt, detector, models)
+    close(models)
     print(f"results in {opt.result_dir}")
     return unreadable
 

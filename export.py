@@ -13,7 +13,7 @@
 
 The graph is test.py's: the architecture (EIPNet's tail, the edge blocks, JEANet's shortcuts)
 is read from the checkpoint, and the weights are frozen into constants. lr is [N,16,16,3] RGB
-0..255 with a free batch N. With --dtype float32, sr is the generator's float output, not
+0..255 with a free batch N ([N,32,32,3] for an EIPNet trained with --scale 4). With --dtype float32, sr is the generator's float output, not
 clipped; with --dtype uint8, sr is clipped and rounded in the graph, as test.py saves it.
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ INPUT, OUTPUT = "lr", "sr"
 SIGNATURE = "serving_default"
 FILES = {"savedmodel": "savedmodel", "frozen": "frozen.pb", "onnx": "model.onnx"}
 RANGES = {
-    ("lr", "float32"): "RGB 0..255 (the 16x16 face as read, not normalised)",
+    ("lr", "float32"): "RGB 0..255 (the LR face as read, not normalised)",
     ("lr", "uint8"): "RGB 0..255",
     ("sr", "float32"): "RGB on the 0..255 scale, not clipped: clip to 0..255 and round to show",
     ("sr", "uint8"): "RGB 0..255, clipped and rounded in the graph",
@@ -50,6 +50,7 @@ RANGES = {
 class Serving(NamedTuple):
     graph_def: tf.GraphDef          # input node INPUT, an output node per name of `outputs`
     dtype: str                      # of lr and sr
+    input: list                     # lr's static shape, None for the batch
     outputs: dict[str, list]        # name -> static shape, None for the batch
     meta: dict                      # model, checkpoint, architecture
 
@@ -74,8 +75,10 @@ def serving_graph(opt, prefix: str) -> Serving:
     """The frozen generator behind an input node `lr` of opt.dtype and output nodes named
     sr, edge32, ...; nothing else is left in the graph."""
     frozen, lr_name, named = freeze(opt, prefix)
+    architecture = generators.GENERATORS[opt.model].architecture(prefix)
+    size = data.lr_size(architecture.get("scale", 8))
     with tf.Graph().as_default() as graph:
-        lr = tf.placeholder(opt.dtype, [None, data.LR_SIZE, data.LR_SIZE, 3], INPUT)
+        lr = tf.placeholder(opt.dtype, [None, size, size, 3], INPUT)
         got = tf.import_graph_def(frozen, {lr_name: tf.cast(lr, tf.float32)},
                                   [t.name for t in named.values()], name=opt.model)
         for name, t in zip(named, got):
@@ -83,12 +86,11 @@ def serving_graph(opt, prefix: str) -> Serving:
                 t = tf.cast(tf.clip_by_value(tf.round(t), 0, 255), tf.uint8)
             tf.identity(t, name=name)
     shapes = {name: [None] + t.shape.as_list()[1:] for name, t in named.items()}
-    architecture = generators.GENERATORS[opt.model].architecture(prefix)
     meta = {"model": opt.model, "title": generators.GENERATORS[opt.model].title,
             "source_checkpoint": os.path.abspath(prefix), "tail": architecture.get("tail"),
             "architecture": architecture}
     return Serving(tf.graph_util.extract_sub_graph(graph.as_graph_def(), list(named)),
-                   opt.dtype, shapes, meta)
+                   opt.dtype, [None, size, size, 3], shapes, meta)
 
 
 def value_range(name: str, dtype: str) -> str:
@@ -99,7 +101,7 @@ def tensor_info(serving: Serving) -> dict:
     """Input and outputs: dtype, shape and value range of each, by name."""
     def info(name: str, shape: list, dtype: str) -> dict:
         return {"dtype": dtype, "shape": shape, "range": value_range(name, dtype)}
-    return {"inputs": {INPUT: info(INPUT, [None, data.LR_SIZE, data.LR_SIZE, 3], serving.dtype)},
+    return {"inputs": {INPUT: info(INPUT, serving.input, serving.dtype)},
             "outputs": {name: info(name, shape, serving.dtype if name == OUTPUT else "float32")
                         for name, shape in serving.outputs.items()}}
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 from tf1 import tf
 
 # Edge block average-pool sizes at 32, 64 and 128 px (Fig. 3).
@@ -90,14 +92,24 @@ def edge_block(x, k: int, name: str, use_prelu: bool = False):
     return edge, tf.concat([x, sub], axis=3)
 
 
-def generator(lr, tail: str = "paper", edge_blocks=(True, True, True), reuse=None) -> GeneratorOutput:
-    """16x16 RGB (0..255) -> 128x128 RGB (0..255) and the three edge maps (Table 1)."""
-    edges = []
+def generator(lr, tail: str = "paper", edge_blocks=(True, True, True), reuse=None,
+              scale: int = 8) -> GeneratorOutput:
+    """16x16 RGB (0..255) -> 128x128 RGB (0..255) and the three edge maps (Table 1).
+
+    scale 4 (ours; the paper defines only 8x) takes 32x32 and drops Table 1's first step:
+    Conv1 feeds Step2 directly, so it is as wide as Step2's residual convs, and the edge maps
+    are those at 64 and 128 px (edges[0] is None). The variable names stay those of the 8x
+    graph (Step2_*, Step3_*), so a checkpoint without Step1_* is a 4x one.
+    """
+    first = len(STEP_WIDTHS) - int(np.log2(scale))   # index of the first step that runs
+    edges = [None] * first
     with tf.variable_scope("generator", reuse=reuse):
-        x = conv(lr, 512, "Conv1", relu=False)
+        x = conv(lr, STEP_WIDTHS[first][1], "Conv1", relu=False)
         skip = x
         for step, ((c1, c2, c_de), k, use_edge) in enumerate(
                 zip(STEP_WIDTHS, EDGE_KERNELS, edge_blocks), start=1):
+            if step <= first:
+                continue
             y = conv(x, c1, f"Step{step}_1")
             y = conv(y, c2, f"Step{step}_2")
             skip = deconv(skip + y, c_de, f"Step{step}_de")

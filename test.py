@@ -52,11 +52,13 @@ class Generator:
     """The restored generator in a graph and session of its own (inference batch norm)."""
 
     def __init__(self, opt, prefix: str):
-        resolved, notes = generators.trained_options(opt, prefix)
-        self.build = functools.partial(generators.build, resolved)
+        # opt with the architecture the checkpoint fixes (scale, tail, edge blocks, ...)
+        self.options, notes = generators.trained_options(opt, prefix)
+        self.lr_size = generators.lr_size(self.options)
+        self.build = functools.partial(generators.build, self.options)
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self.lr = tf.placeholder(tf.float32, [None, data.LR_SIZE, data.LR_SIZE, 3], "lr")
+            self.lr = generators.lr_placeholder(self.options)
             self.out = self.build(self.lr)
             saver = checkpoints.generator_saver()
         self.sess = tf.Session(graph=self.graph, config=session_config(opt.precision, opt.gpu_ids))
@@ -123,29 +125,30 @@ def columns(wanted: list[str]) -> list[str]:
 
 
 def load_sample(path: str, opt, stem: str | None = None) -> Sample:
-    """Raises DataError for an unreadable file, an LR image that is not 16x16, or an image
-    too small to be an HR reference (smaller than the 128x128 output and not 16x16). `stem`
-    names the outputs (default: the file name without its extension)."""
+    """Raises DataError for an unreadable file, an LR image that is not s x s (s = 16, 32 at
+    --scale 4), or an image too small to be an HR reference (smaller than the 128x128 output
+    and not s x s). `stem` names the outputs (default: the file name without its extension)."""
     img = data.read_image(path)
     name = os.path.basename(path)
     stem = stem or os.path.splitext(name)[0]
     h, w = img.shape[:2]
-    is_lr = (h, w) == (data.LR_SIZE, data.LR_SIZE)
+    s = generators.lr_size(opt)
+    is_lr = (h, w) == (s, s)
     if opt.input == "lr" and not is_lr:
-        raise data.DataError(f"{path!r} is {w}x{h}, not 16x16: pass "
-                             f"--input hr to degrade it, or resize it to 16x16")
+        raise data.DataError(f"{path!r} is {w}x{h}, not {s}x{s}: pass "
+                             f"--input hr to degrade it, or resize it to {s}x{s}")
     if opt.input == "lr" or (opt.input == "auto" and is_lr):
         return Sample(name, stem, img, None)
     if min(h, w) < data.HR_SIZE:   # upscaled, it would be a blurred reference
         raise data.DataError(f"{path!r} is {w}x{h}, smaller than the {data.HR_SIZE}x"
                              f"{data.HR_SIZE} output, so it cannot be an HR reference: give HR "
-                             f"faces of at least {data.HR_SIZE}x{data.HR_SIZE}, or 16x16 LR "
+                             f"faces of at least {data.HR_SIZE}x{data.HR_SIZE}, or {s}x{s} LR "
                              f"faces to super-resolve only")
     if opt.dataset == "aligned" and h != w:
         tqdm.write(f"note: {path!r} is {w}x{h}: --dataset aligned resizes it to "
                    f"{data.HR_SIZE}x{data.HR_SIZE}, not keeping its aspect; crop it square first")
     hr = data.preset_crop(img, opt.dataset, opt.hr_resize)
-    return Sample(name, stem, data.downscale(hr, opt.degradation), hr, file_digest(path))
+    return Sample(name, stem, data.downscale(hr, opt.degradation, size=s), hr, file_digest(path))
 
 
 def load_samples(paths: list[str], opt, stems: dict[str, str],
@@ -297,7 +300,7 @@ def summarize(rows: list[dict], skipped: list[str], wanted: list[str], opt,
     scored = [r for r in rows if r["input"] == "hr" and wanted]
     return {
         "model": opt.model, "weights": opt.weight_path, "y_channel": opt.y_channel,
-        "degradation": opt.degradation,
+        "degradation": opt.degradation, "scale": opt.scale,
         "images": {"total": len(rows) + len(skipped), "scored": len(scored),
                    "lr_only": sum(r["input"] == "lr" for r in rows), "skipped": skipped,
                    "no_face": sum("face_box" not in r for r in scored)
@@ -307,12 +310,12 @@ def summarize(rows: list[dict], skipped: list[str], wanted: list[str], opt,
 
 
 def measure_complexity(opt, gen: Generator) -> dict:
-    info = {**metrics.generator_complexity(gen.build),
+    info = {**metrics.generator_complexity(gen.build, gen.lr_size),
             "precision": opt.precision, "fps_batch1": None, "fps_batch16": None}
     if opt.fps:
         rng = np.random.default_rng(0)
         for b in (1, 16):
-            lr = rng.uniform(0, 255, (b, data.LR_SIZE, data.LR_SIZE, 3))
+            lr = rng.uniform(0, 255, (b, gen.lr_size, gen.lr_size, 3))
             info[f"fps_batch{b}"] = metrics.fps(lambda: gen(lr), b)
     return info
 
@@ -403,7 +406,7 @@ def installed_version(names: str | tuple[str, ...]) -> str | None:
 def reference_settings(opt, wanted: list[str]) -> dict:
     """Everything a face's Reference depends on besides its image file: the ReferenceCache key."""
     settings = {"dataset": opt.dataset, "hr_resize": opt.hr_resize,
-                "degradation": opt.degradation, "y_channel": opt.y_channel, "metrics": wanted,
+                "degradation": opt.degradation, "scale": opt.scale, "y_channel": opt.y_channel, "metrics": wanted,
                 "versions": [installed_version(d) for d in CACHE_DISTRIBUTIONS]}
     if opt.degradation == "photo":   # its LR follows the ranges in the code
         settings["photo"] = data.PHOTO._asdict()
@@ -454,6 +457,7 @@ def main(argv: list[str] | None = None) -> dict:
             gen = Generator(opt, prefix)
         except ValueError as err:
             sys.exit(f"error: {err}")
+        opt = gen.options
         cache = open_cache(opt, wanted)
         # FaceNet stays fp32 whatever --precision: the metric must not move with the SR precision
         facenet = metrics.FaceNet(batch=3 * opt.batchSize) if "dist_network" in wanted else None

@@ -87,8 +87,8 @@ def moving_average(opt, lr, train_steps: list, global_step) -> tuple[list, Gener
     return steps, GeneratorAverage(sr, reset, tf.train.Saver(names, max_to_keep=1))
 
 
-def placeholders():
-    lr = tf.placeholder(tf.float32, [None, data.LR_SIZE, data.LR_SIZE, 3], "lr")
+def placeholders(opt):
+    lr = generators.lr_placeholder(opt)
     hr = tf.placeholder(tf.float32, [None, data.HR_SIZE, data.HR_SIZE, 3], "hr")
     edges = tuple(tf.placeholder(tf.float32, [None, s, s, 1], f"canny_{s}") for s in (32, 64, 128))
     maps = tf.placeholder(tf.float32, [None, data.HR_SIZE, data.HR_SIZE, parsing.N_PARTS],
@@ -96,9 +96,9 @@ def placeholders():
     return lr, hr, edges, maps
 
 
-def train_inputs() -> tuple:
+def train_inputs(opt) -> tuple:
     """The fed tensors of a train graph: placeholders() and the batch-norm switch."""
-    return (*placeholders(), tf.placeholder_with_default(False, [], "training"))
+    return (*placeholders(opt), tf.placeholder_with_default(False, [], "training"))
 
 
 def on_pair(net, sr, hr, name: str) -> list:
@@ -194,7 +194,7 @@ def minimize(optim: tf.train.Optimizer, loss, global_step, var_list,
 def build_train_graph(opt, inputs: tuple | None = None) -> TrainGraph:
     """Placeholders (or `inputs`, as train_inputs, e.g. a replica's shard), generator, loss
     terms and optimisers (Adam: G 0.9/0.999/1e-8, D 0.5/0.9; or RMSProp for both)."""
-    lr, hr, edge_targets, parsing_targets, training = inputs or train_inputs()
+    lr, hr, edge_targets, parsing_targets, training = inputs or train_inputs(opt)
     sr = generators.build(opt, lr, training)
     weights = {"edge": opt.lambda_edge, "id": opt.alpha_id, "ad": opt.ad_r, "vgg": opt.beta_vgg,
                **{name: opt.alpha_content for name in losses.CONTENT_TERMS}}
@@ -442,9 +442,9 @@ def raise_interrupt(signum, frame):
     raise Interrupted(signum)
 
 
-def check_inputs(opt) -> tuple[list[str], data.Example, str | None]:
+def check_inputs(opt) -> tuple[list[str], list[str], str | None]:
     """Fail before any graph is built: bad options, missing or empty folders, or a run folder
-    in use. Returns the training images, the validation set and the checkpoint to resume."""
+    in use. Returns the training images, the validation images and the checkpoint to resume."""
     unknown = set(opt.losses) - set(losses.TERMS)
     if unknown or not set(opt.losses) - {"ad"}:
         raise ValueError(f"--losses {','.join(opt.losses)}: choose from {','.join(losses.TERMS)} "
@@ -469,11 +469,16 @@ def check_inputs(opt) -> tuple[list[str], data.Example, str | None]:
     if len(train_paths) < opt.batchSize:
         print(f"note: {len(train_paths)} training images, fewer than one batch of {opt.batchSize}: "
               f"each batch repeats some of them")
+    return train_paths, val_paths, checkpoint_to_resume(opt)
+
+
+def validation_set(opt, val_paths: list[str]) -> data.Example:
+    """The validation faces degraded to opt's LR size (known once --pretrained is read)."""
     _, val = data.load_eval_set(val_paths, opt.dataset, opt.canny, opt.canny_k, opt.hr_resize,
-                                opt.degradation)
+                                opt.degradation, generators.lr_size(opt))
     if val is None:
         raise data.DataError(f"no readable validation image in {opt.test_path or opt.train_path!r}")
-    return train_paths, val, checkpoint_to_resume(opt)
+    return val
 
 
 def held_out(paths: list[str], val_size: int) -> tuple[list[str], list[str]]:
@@ -519,7 +524,7 @@ def generator_mismatches(opt, prefix: str) -> list[str]:
     """The generator variables of opt that the checkpoint `prefix` lacks or holds with another
     shape, found in a throwaway graph before anything is written."""
     with tf.Graph().as_default():
-        generators.build(opt, tf.placeholder(tf.float32, [None, data.LR_SIZE, data.LR_SIZE, 3]))
+        generators.build(opt, generators.lr_placeholder(opt))
         return checkpoints.mismatches(checkpoints.generator_variables(design=False), prefix)
 
 
@@ -530,7 +535,7 @@ def check_fit(opt, prefix: str, option: str) -> None:
     if wrong:
         shown = "; ".join(wrong[:5]) + (f"; and {len(wrong) - 5} more" if len(wrong) > 5 else "")
         raise ValueError(f"{option} {prefix} does not fit --model {opt.model}: {shown}. "
-                         f"Pass the --model it was trained with")
+                         f"Pass the --model and --scale it was trained with (its opt.txt names them)")
 
 
 def pretrained_options(opt):
@@ -567,7 +572,7 @@ def run_training(opt, train_paths: list[str], val: data.Example, resume: str | N
     tf.set_random_seed(opt.seed)
     maps = part_maps(opt, train_paths)
     cluster = None if opt.strategy == "none" else distribute.Cluster(opt)
-    graph = (cluster.replicate(lambda inputs: build_train_graph(opt, inputs), train_inputs())
+    graph = (cluster.replicate(lambda inputs: build_train_graph(opt, inputs), train_inputs(opt))
              if cluster else build_train_graph(opt))
     workers, worker = (cluster.workers, cluster.worker) if cluster else (1, 0)
     # each worker loads its part of the global batch, from its own random stream
@@ -576,7 +581,7 @@ def run_training(opt, train_paths: list[str], val: data.Example, resume: str | N
                               seed=opt.seed + (checkpoints.step_of(resume) if resume else 0)
                               + 1_000_003 * worker,
                               max_scale=opt.rescale, parsing=maps, hr_resize=opt.hr_resize,
-                              degradation=opt.degradation)
+                              degradation=opt.degradation, lr_size=generators.lr_size(opt))
     trainer = Trainer(opt, graph, loader, val, cluster)
     if opt.pretrained:   # a fine-tune is often short: say what its checkpoints cost on disk
         size = sum(v.shape.num_elements() * v.dtype.size for v in tf.global_variables())
@@ -639,11 +644,12 @@ def main(argv: list[str] | None = None) -> None:
     opt = options.parse(argv)
     try:
         distribute.check_options(opt)
-        train_paths, val, resume = check_inputs(opt)
+        train_paths, val_paths, resume = check_inputs(opt)
         if resume:
             check_fit(opt, resume, "--continue_train:")
         if opt.pretrained and not resume:   # a new run, or one that saved nothing yet
             opt = pretrained_options(opt)
+        val = validation_set(opt, val_paths)
     except (data.DataError, FileExistsError, FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     opt = distribute.worker_run_dir(opt)

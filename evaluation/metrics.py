@@ -220,13 +220,14 @@ def brisque(img: np.ndarray) -> float:
     return float(brisque_model().score(to_uint8(img)))
 
 
-def generator_complexity(build: Callable[[tf.Tensor], model.GeneratorOutput]) -> dict:
-    """Parameters and GMACs of one 16->128 image (Table 9) of the generator `build` makes from
-    a 16x16 input, in a batch-1 graph of its own."""
+def generator_complexity(build: Callable[[tf.Tensor], model.GeneratorOutput],
+                         lr_size: int = 16) -> dict:
+    """Parameters and GMACs of one image (Table 9) of the generator `build` makes from an
+    lr_size x lr_size input, in a batch-1 graph of its own."""
     import model
     from tf1 import tf
     with tf.Graph().as_default():
-        out = build(tf.placeholder(tf.float32, [1, 16, 16, 3]))
+        out = build(tf.placeholder(tf.float32, [1, lr_size, lr_size, 3]))
         return {"params": model.count_params("generator"), "gmacs": model.count_macs(out.rgb) / 1e9}
 
 

@@ -6,6 +6,7 @@ import argparse
 from typing import Callable, NamedTuple
 
 import checkpoints
+import data
 import model
 from networks import jeanet, prior_guided, srresnet
 from tf1 import tf
@@ -44,8 +45,11 @@ def _edge_blocks_in(shapes: dict, scope: str) -> list[int]:
 
 def _eipnet_architecture(prefix: str) -> dict:
     shapes = checkpoints.variable_shapes(prefix)
-    return {"tail": checkpoints.tail_of(shapes),
-            "edge_blocks": _edge_blocks_in(shapes, model.EDGE_SCOPE)}
+    blocks = _edge_blocks_in(shapes, model.EDGE_SCOPE)
+    scale = 8 if "generator/Step1_1/w" in shapes else 4   # 4x has no 32 px step (model.py)
+    if scale == 4:
+        blocks[0] = 1   # the 32 px flag switches nothing there: report the default
+    return {"tail": checkpoints.tail_of(shapes), "edge_blocks": blocks, "scale": scale}
 
 
 def _jeanet_architecture(prefix: str) -> dict:
@@ -57,7 +61,7 @@ def _jeanet_architecture(prefix: str) -> dict:
 def _eipnet(lr, opt, training, reuse) -> model.GeneratorOutput:
     # no batch norm: `training` changes nothing
     tail = "paper" if opt.tail == "auto" else opt.tail   # auto: test.py reads the checkpoint's
-    return model.generator(lr, tail, edge_flags(opt), reuse)
+    return model.generator(lr, tail, edge_flags(opt), reuse, opt.scale)
 
 
 def _jeanet(lr, opt, training, reuse) -> model.GeneratorOutput:
@@ -111,9 +115,19 @@ GENERATORS = {
 }
 
 
+def lr_size(opt) -> int:
+    """The side of opt's LR input: 16 px at 8x, 32 px at EIPNet's --scale 4."""
+    return data.lr_size(opt.scale)
+
+
+def lr_placeholder(opt, batch: int | None = None, name: str = "lr") -> tf.Tensor:
+    s = lr_size(opt)
+    return tf.placeholder(tf.float32, [batch, s, s, 3], name)
+
+
 def build(opt, lr, training=False, reuse=None) -> model.GeneratorOutput:
-    """The generator of opt.model on `lr` (N,16,16,3) 0..255; `training` (bool or bool
-    tensor) switches batch-norm statistics where a model has them."""
+    """The generator of opt.model on `lr` (N,s,s,3) 0..255, s = lr_size(opt); `training` (bool
+    or bool tensor) switches batch-norm statistics where a model has them."""
     return GENERATORS[opt.model].build(lr, opt, training, reuse)
 
 

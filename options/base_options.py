@@ -24,8 +24,11 @@ def str_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def shipped_weights(model: str) -> str:
-    """Where the weights trained here for `model` ship: checkpoint/<model>_lfw128."""
+def shipped_weights(model: str, scale: int = 8) -> str:
+    """Where the weights trained here for `model` ship: checkpoint/<model>_lfw128; EIPNet at
+    --scale 4, trained on the photo degradation: checkpoint/eipnet_x4_photo."""
+    if scale == 4:
+        return os.path.join("checkpoint", f"{model}_x4_photo")
     return os.path.join("checkpoint", f"{model}_lfw128")
 
 
@@ -33,7 +36,8 @@ def add_weight_path(parser: argparse.ArgumentParser) -> None:
     """--weight_path of the scripts that run a trained generator (test, enhance, export)."""
     parser.add_argument("--weight_path", default=None,
                         help="folder holding G_weight.ckpt (or a checkpoint prefix); default: "
-                             "the weights shipped for --model, " + shipped_weights("<model>"))
+                             "the weights shipped for --model, " + shipped_weights("<model>") +
+                             " (" + shipped_weights("eipnet", 4) + " with --scale 4)")
 
 
 class BaseOptions:
@@ -56,6 +60,11 @@ class BaseOptions:
         parser.add_argument("--model", default="eipnet", choices=sorted(generators.GENERATORS),
                             help="generator; jeanet also changes the training defaults "
                                  "(see train_options.py)")
+        parser.add_argument("--scale", type=int, default=8, choices=list(data.SCALES),
+                            help="EIPNet's upscaling factor: 8 (the paper's 16 -> 128 px) or 4 "
+                                 "(32 -> 128 px: Table 1 without its first step, ours); "
+                                 "test.py, export.py and --pretrained read it from the "
+                                 "checkpoint")
         parser.add_argument("--tail", default="auto", choices=["auto", "paper", "released"],
                             help="EIPNet's last conv: 3x3 (paper Table 1) or 1x1 (authors' "
                                  "released weights); auto = paper when training. test.py reads "
@@ -109,11 +118,14 @@ class BaseOptions:
         model = self.parser.parse_known_args(args)[0].model
         self.parser.set_defaults(**self.model_defaults.get(model, {}))
         opt = self.parser.parse_args(args)
+        if opt.scale != 8 and opt.model != "eipnet":
+            self.parser.error(f"--scale {opt.scale} is EIPNet's only; --model {opt.model} "
+                              f"upscales 8x")
         opt.isTrain = self.is_train
         opt.precision = usable_precision(opt.precision)
         opt.run_dir = os.path.join(opt.checkpoint_path, opt.save_path)
         if getattr(opt, "weight_path", "") is None:
-            opt.weight_path = shipped_weights(opt.model)
+            opt.weight_path = shipped_weights(opt.model, opt.scale)
         if verbose:
             print(self.format(opt))
         return opt

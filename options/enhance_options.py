@@ -1,4 +1,4 @@
-from .base_options import BaseOptions, add_weight_path
+from .base_options import BaseOptions, add_weight_path, shipped_weights
 
 # Enhance a face when its 16x16 model input, brought back to the face's native size, is at least
 # this close (PSNR, dB) to the native face: the input then holds the face's detail and the 8x
@@ -25,7 +25,7 @@ class EnhanceOptions(BaseOptions):
     # enhance.py aligns each face itself and reads the architecture from the checkpoint
     unused = ("save_path", "checkpoint_path", "train_path", "test_path", "tail", "edge_blocks",
               "no_adaptive_shortcuts", "prior_input", "se_relu", "block_skip", "no_res_bn",
-              "dataset", "hr_resize", "degradation", "canny", "canny_k")
+              "dataset", "hr_resize", "degradation", "canny", "canny_k", "scale")
 
     def initialize(self, parser):
         BaseOptions.initialize(self, parser)
@@ -34,8 +34,13 @@ class EnhanceOptions(BaseOptions):
         parser.add_argument("--upscale", type=int, default=4,
                             help="output size = upscale x input (bicubic outside the faces)")
         add_weight_path(parser)
+        parser.add_argument("--weight_path_4x", default=None,
+                            help="an EIPNet trained with --scale 4 for the faces of 17-32 px "
+                                 "(and larger ones); default: " + shipped_weights("eipnet", 4) +
+                                 " where this checkout has it; none: the 8x model only")
         parser.add_argument("--min_kept_db", type=float, default=MIN_KEPT_DB,
-                            help="enhance a face only when its 16x16 input keeps its detail: "
+                            help="enhance a face larger than the largest model input only when "
+                                 "that input keeps its detail: "
                                  "PSNR of the input brought back to the native face >= this")
         parser.add_argument("--all_faces", action="store_true",
                             help="enhance every face, whatever --min_kept_db says")

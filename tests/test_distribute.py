@@ -38,7 +38,7 @@ def one_step(opt, batch: data.Example, cluster: distribute.Cluster | None) -> di
         tf.set_random_seed(0)
         if cluster:
             g = cluster.replicate(lambda inputs: train.build_train_graph(opt, inputs),
-                                  train.train_inputs())
+                                  train.train_inputs(opt))
             sess = cluster.session()
         else:
             g = train.build_train_graph(opt)
@@ -100,7 +100,7 @@ def test_facenet_runs_on_every_replica():
     cluster = distribute.Cluster(opt)
     with tf.Graph().as_default() as graph:
         cluster.replicate(lambda inputs: train.build_train_graph(opt, inputs),
-                          train.train_inputs())
+                          train.train_inputs(opt))
         convs = [op for op in graph.get_operations()
                  if op.type == "Conv2D" and "facenet/InceptionResnetV1/Conv2d_1a" in op.name]
     assert sorted((op.name.split("facenet")[0], op.device[-5:]) for op in convs) == [

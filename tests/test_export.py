@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 import checkpoints
+import data
 from evaluation import metrics
 import export
 from networks import generators
@@ -126,7 +127,7 @@ def test_json_beside_each_export(fmt, shipped_float):
     rgb_kernel = dict(tf.train.list_variables(str(SHIPPED / "G_weight.ckpt")))["generator/RGB/w"]
     assert rgb_kernel[:2] == [3, 3]   # the shipped model has the paper's 3x3 tail
     assert info["model"] == "eipnet" and info["tail"] == "paper"
-    assert info["architecture"] == {"tail": "paper", "edge_blocks": [1, 1, 1]}
+    assert info["architecture"] == {"tail": "paper", "edge_blocks": [1, 1, 1], "scale": 8}
     assert info["source_checkpoint"] == str(SHIPPED / "G_weight.ckpt")
     assert info["path"] == export.FILES[fmt]
     assert info["inputs"] == {"lr": {"dtype": "float32", "shape": [None, 16, 16, 3],
@@ -167,11 +168,12 @@ def test_official_fixture_matches_reference(tmp_path):
         assert info["source_checkpoint"] == str(OFFICIAL / "G_weight.ckpt")
 
 
-def random_generator(model_name: str, folder: Path) -> Path:
-    """A freshly initialised generator of `model_name` saved as folder/G_weight.ckpt."""
-    opt = options_for(folder, model_name)
+def random_generator(model_name: str, folder: Path, *args: str) -> Path:
+    """A freshly initialised generator of `model_name` (and options `args`) saved as
+    folder/G_weight.ckpt."""
+    opt = TestOptions().parse(["--model", model_name, *args], verbose=False)
     with tf.Graph().as_default():
-        generators.build(opt, tf.placeholder(tf.float32, [None, 16, 16, 3]))
+        generators.build(opt, generators.lr_placeholder(opt))
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             checkpoints.generator_saver().save(sess, str(folder / checkpoints.G_WEIGHT),
@@ -194,6 +196,22 @@ def test_other_generators_export(model_name, side, tmp_path, val_lr):
         assert want[tag]["sr"].std() > 0.1   # even random weights give a varying image
         assert_close(got, want[tag])
     assert json.loads((out / "frozen.json").read_text())["tail"] is None
+
+
+def test_a_4x_eipnet_exports_with_a_32_px_input(tmp_path, val_paths):
+    """The scale comes from the checkpoint: input [N,32,32,3], edge maps at 64 and 128 px, and
+    the client's SR equal to test.py's on real faces at the bilinear chain's 32 px level."""
+    weights = random_generator("eipnet", tmp_path / "weights", "--scale", "4")
+    out = run_export(weights, tmp_path / "export", "--side_outputs")
+    info = json.loads((out / "frozen.json").read_text())
+    assert info["inputs"]["lr"]["shape"] == [None, 32, 32, 3]
+    assert info["architecture"]["scale"] == 4 and set(info["outputs"]) == {"sr", "edge64", "edge128"}
+    lr = {"b4": np.stack([data.degrade(data.read_image(p))[2] for p in val_paths[:4]])
+          .astype(np.float32)}
+    want = project_sr(weights, lr)
+    for got in run_client(out, lr, tmp_path / "client").values():
+        assert got["sr"].shape == (4, 128, 128, 3) and want["b4"]["sr"].std() > 0.1
+        assert_close(got, want["b4"])
 
 
 @pytest.mark.parametrize("case, message", [

@@ -6,6 +6,7 @@ import checkpoints
 from conftest import OFFICIAL
 import model
 from tf1 import tf
+from tools.benchmark import GEN_GMAC
 
 pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run
 
@@ -17,7 +18,23 @@ def test_generator_shapes_params_and_macs(graph):
     assert [e.shape.as_list() for e in out.edges] == [[1, 32, 32, 1], [1, 64, 64, 1],
                                                       [1, 128, 128, 1]]
     assert model.count_params("generator") == 11_915_654   # Table 1's 3x3 conv4: 11.92M
-    assert model.count_macs(out.rgb) / 1e9 == pytest.approx(10.128, abs=0.01)
+    assert model.count_macs(out.rgb) / 1e9 == pytest.approx(GEN_GMAC[8], abs=1e-3)
+
+
+def test_scale_4_is_table_1_without_its_first_step(graph):
+    """32x32 -> 128x128 through Step2 and Step3 only, named as in the 8x graph, with the edge
+    maps at 64 and 128 px; the benchmark's GMAC figure is this graph's."""
+    out = model.generator(tf.placeholder(tf.float32, [1, 32, 32, 3]), scale=4)
+    assert out.rgb.shape.as_list() == [1, 128, 128, 3]
+    assert out.edges[0] is None
+    assert [e.shape.as_list() for e in out.edges[1:]] == [[1, 64, 64, 1], [1, 128, 128, 1]]
+    names = {v.op.name.split("/")[1] for v in tf.trainable_variables("generator")}
+    assert names == {"Conv1", "Step2_1", "Step2_2", "Step2_de", "Step2_edge", "Step3_1",
+                     "Step3_2", "Step3_de", "Step3_edge", "RGB"}
+    # Conv1 is as wide as Step2_2, whose output it is added to
+    assert tf.trainable_variables("generator/Conv1/w")[0].shape.as_list() == [3, 3, 3, 256]
+    assert model.count_params("generator") == 3_911_557
+    assert model.count_macs(out.rgb) / 1e9 == pytest.approx(GEN_GMAC[4], abs=1e-3)
 
 
 def test_released_tail_and_ablation(graph):

@@ -253,6 +253,58 @@ def test_damaged_pretrained_weights_give_one_line(tmp_path):
     assert "\n" not in message and not (tmp_path / "run").exists()
 
 
+def random_x4_generator(folder: Path) -> Path:
+    """A randomly initialised EIPNet --scale 4, saved as train.py saves G_weight.ckpt."""
+    import checkpoints
+    import model
+    with tf.Graph().as_default():
+        model.generator(tf.placeholder(tf.float32, [None, 32, 32, 3]), scale=4)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            checkpoints.generator_saver().save(sess, str(folder / checkpoints.G_WEIGHT),
+                                               write_meta_graph=False, write_state=False)
+    return folder
+
+
+def test_each_face_goes_to_the_model_whose_input_holds_it(tmp_path):
+    """With a 4x model beside the 8x one: faces of 16 px or less go to the 8x model (16x16
+    input), faces of 17-32 px to the 4x model (32x32 input), larger faces to the 4x model when
+    its input keeps them; the JSON names each face's weights. A --weight_path_4x that is no 4x
+    EIPNet stops in one line before anything is written."""
+    import enhance
+    x4 = random_x4_generator(tmp_path / "x4")
+    src = tmp_path / "photos"
+    src.mkdir()
+    for name in ("2008_001322.jpg", "2007_007763.jpg"):   # faces of 9-22 px at 4x down, 2x down
+        for factor in (4, 2):
+            img = rgb(PHOTOS / name)
+            small = cv2.resize(img, (img.shape[1] // factor, img.shape[0] // factor),
+                               interpolation=cv2.INTER_AREA)
+            Image.fromarray(small).save(src / f"{Path(name).stem}_{factor}.png")
+    out = tmp_path / "out"
+    enhance.main(["--input", str(src), "--result_dir", str(out), "--upscale", "2",
+                  "--weight_path", str(SHIPPED), "--weight_path_4x", str(x4), "--no_figures"])
+    seen = {16: 0, 32: 0}
+    for path in sorted(out.glob("*_faces.json")):
+        for k, face in enumerate(json.loads(path.read_text())["faces"]):
+            n = face["native_crop_size"]
+            if not face["enhanced"]:
+                assert "32x32 input would lose detail" in face["reason"] or "not a face" in face["reason"]
+                assert face["model"] is None
+                continue
+            size = 16 if n <= 16 else 32
+            assert face["model"] == str((SHIPPED if size == 16 else x4) / "G_weight.ckpt")
+            low = rgb(out / path.name.replace("faces.json", f"face{k}_lr.png"))
+            assert low.shape == (size, size, 3)
+            seen[size] += 1
+    assert seen[16] >= 3 and seen[32] >= 3, seen
+    with pytest.raises(SystemExit) as stopped:
+        enhance.main(["--input", str(src), "--result_dir", str(tmp_path / "refused"),
+                      "--weight_path_4x", str(SHIPPED)])
+    assert "--scale 4" in str(stopped.value.code) and "\n" not in str(stopped.value.code)
+    assert not (tmp_path / "refused").exists()
+
+
 def test_quality_check_stops_on_missing_or_damaged_weights(tmp_path):
     """quality.py checks the weights as test.py and enhance.py do: one line naming the file."""
     from tools import quality

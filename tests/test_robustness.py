@@ -142,7 +142,7 @@ def test_resume_with_another_model_stops_and_deletes_nothing(base_run, dataset, 
     (run / "model.ckpt-6.index.tempstate7734738002659615208").write_bytes(b"partial")
     before = sorted(os.listdir(run))
     with pytest.raises(SystemExit, match=r"error: --continue_train: .*model.ckpt-4 does not fit "
-                                         r"--model jeanet: .*Pass the --model it was trained"):
+                                         r"--model jeanet: .*Pass the --model and --scale it was trained"):
         resume(dataset, tmp_path, 6, "--model", "jeanet", "--max_to_keep", "1")
     assert sorted(os.listdir(run)) == before
 

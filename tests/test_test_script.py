@@ -60,10 +60,12 @@ def faces_dir(tmp_path_factory) -> Path:
     return copy_faces([val_path(n) for n in FACES], tmp_path_factory.mktemp("faces"))
 
 
-def save_generator(folder: Path, edge_blocks=(True, True, True)) -> Path:
+def save_generator(folder: Path, edge_blocks=(True, True, True), scale: int = 8) -> Path:
     """A randomly initialised generator with the paper's 3x3 tail, saved as we release it."""
+    size = data.lr_size(scale)
     with tf.Graph().as_default():
-        model.generator(tf.placeholder(tf.float32, [None, 16, 16, 3]), "paper", edge_blocks)
+        model.generator(tf.placeholder(tf.float32, [None, size, size, 3]), "paper", edge_blocks,
+                        scale=scale)
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             checkpoints.generator_saver().save(sess, str(folder / checkpoints.G_WEIGHT),
@@ -268,9 +270,37 @@ def test_architecture_read_from_the_checkpoint(faces_dir, tmp_path, capsys):
     assert summary["metrics"]["psnr"]["n"] == len(FACES)
 
 
+def test_scale_read_from_a_4x_checkpoint(faces_dir, tmp_path, capsys):
+    """A --scale 4 checkpoint runs with no flag: HR faces are degraded to 32x32 (the bilinear
+    chain's 32 px level), a 32x32 file is LR, a 16x16 one is too small, and the summary says
+    4x with the 4x graph's size."""
+    weights = save_generator(tmp_path / "x4", scale=4)
+    faces = copy_faces([val_path(n) for n in FACES[:2]], tmp_path / "faces")
+    hr = data.read_image(str(val_path(FACES[0])))
+    Image.fromarray(data.degrade(hr)[2]).save(faces / "lr32.png")
+    Image.fromarray(data.degrade(hr)[3]).save(faces / "lr16.png")
+    summary, out = run(tmp_path, faces, weights, "--metrics", "psnr", "--workers", "0")
+    assert "skipping" in capsys.readouterr().out   # lr16.png: neither LR nor HR at 4x
+    assert summary["scale"] == 4 and summary["images"]["lr_only"] == 1
+    assert summary["images"]["skipped"] == ["lr16.png"]
+    assert summary["complexity"]["params"] == 3_911_557
+    assert summary["complexity"]["gmacs"] == pytest.approx(7.179, abs=1e-3)
+    rows = {r["file"]: r for r in read_csv(out)}
+    for name in FACES[:2]:   # bicubic from the 32 px level, as recomputed here
+        face = data.read_image(str(val_path(name)))
+        up = cv2.resize(data.degrade(face)[2].astype(np.float32), (128, 128),
+                        interpolation=cv2.INTER_CUBIC)
+        assert float(rows[f"{name}.jpg"]["psnr_bicubic"]) == pytest.approx(
+            metrics.psnr(face, metrics.to_uint8(up)), abs=1e-3)
+        assert png(out / f"{name}_SR.png").shape == (128, 128, 3)
+        assert (out / f"{name}_edge64.png").is_file() and not (out / f"{name}_edge32.png").exists()
+    assert png(out / "lr32_SR.png").shape == (128, 128, 3)
+
+
 def test_fps_at_batch_1_and_16():
     class SlowGenerator:   # 0.05 s per batch, so the timing loop sleeps instead of spinning
         build, batches = staticmethod(lambda lr: model.generator(lr, "released")), []
+        lr_size = 16
 
         def __call__(self, lr):
             self.batches.append(lr.shape)

@@ -69,6 +69,27 @@ def test_adam_steps_lower_the_total_loss(train_paths):
     assert values[-1] < 0.7 * values[0], values
 
 
+def test_scale_4_trains_and_its_runs_carry_the_scale(dataset, tmp_path, train_paths):
+    """--scale 4: 32x32 inputs (the bilinear chain's 32 px level), Adam steps that lower the
+    loss, and a run whose G_weight.ckpt a --pretrained fine-tune reads as 4x without the flag.
+    Other models refuse the flag."""
+    opt = TrainOptions().parse(["--losses", "rgb,edge,lc", "--scale", "4"], verbose=False)
+    _, batch = data.load_eval_set(train_paths[:4], lr_size=32)
+    assert batch.lr.shape == (4, 32, 32, 3)
+    np.testing.assert_array_equal(batch.lr[0], data.degrade(data.read_image(train_paths[0]))[2])
+    values = run_steps(opt, batch, 6)
+    assert values[-1] < 0.7 * values[0], values
+    train.main(train_args(dataset, tmp_path, "--niter", "1", "--val_freq", "1", "--save_freq",
+                          "1", "--scale", "4", "--degradation", "photo"))
+    g_vars = dict(tf.train.list_variables(str(tmp_path / "run" / "G_weight.ckpt")))
+    assert "generator/Step1_1/w" not in g_vars and "generator/Step2_1/w" in g_vars
+    tuned = train.pretrained_options(TrainOptions().parse(
+        ["--pretrained", str(tmp_path / "run")], verbose=False))
+    assert tuned.scale == 4
+    with pytest.raises(SystemExit):
+        TrainOptions().parse(["--model", "jeanet", "--scale", "4"], verbose=False)
+
+
 def test_eq11_defaults_loss_norm_and_discriminator_in_the_graph(train_paths):
     """Eq 11's default weights at Eq 8-9's normalisation (the authors' balance), and
     --loss_norm / --discriminator reaching the train graph."""

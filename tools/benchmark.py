@@ -34,7 +34,7 @@ import time
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/benchmark.py` runs too
 
-GEN_GMAC = 10.128  # per 16->128 image, checked by tests/test_model.py
+GEN_GMAC = {8: 10.128, 4: 7.179}  # per image at each --scale, checked by tests/test_model.py
 GEMM_N = 2048
 KINDS = ("gemm", "inference", "train_loader", "train_memory", "train_bare")
 EVAL_PROTOCOLS = {"full protocol": [], "full protocol, --no_figures": ["--no_figures"],
@@ -62,7 +62,7 @@ def gemm_gflops(steps: int) -> float:
 
 def images_per_second(kind: str, precision: str, args) -> float:
     import data
-    import model
+    from networks import generators
     from options.train_options import TrainOptions
     from tf1 import session_config, tf
     import train
@@ -70,17 +70,19 @@ def images_per_second(kind: str, precision: str, args) -> float:
     paths = data.list_images(args.data)
     losses = "rgb" if kind == "train_bare" else "rgb,edge,lc,id"
     opt = TrainOptions().parse(["--batchSize", str(args.batch), "--losses", losses,
-                                "--precision", precision], verbose=False)
+                                "--precision", precision, "--scale", str(args.scale)],
+                               verbose=False)
+    size = generators.lr_size(opt)
     with tf.Session(config=session_config(precision)) as sess:
         if kind == "inference":
-            lr = tf.placeholder(tf.float32, [None, 16, 16, 3])
-            out = model.generator(lr)
+            lr = generators.lr_placeholder(opt)
+            out = generators.build(opt, lr)
             sess.run(tf.global_variables_initializer())
-            _, batch = data.load_eval_set(paths[:args.batch])
+            _, batch = data.load_eval_set(paths[:args.batch], lr_size=size)
             return args.batch / timed(lambda: sess.run(out.rgb, {lr: batch.lr}), args.steps)
         g = train.build_train_graph(opt)
         sess.run(tf.global_variables_initializer())
-        loader = data.BatchLoader(paths, args.batch, threads=opt.loader_threads)
+        loader = data.BatchLoader(paths, args.batch, threads=opt.loader_threads, lr_size=size)
         fixed = loader.next()
         if kind == "train_memory":
             step = lambda: sess.run(g.train_g, train.feed(g, fixed))
@@ -99,7 +101,7 @@ def measure(kind: str, precision: str, args) -> dict:
         row["gflop_s"] = gemm_gflops(max(args.steps, 8))
     else:
         row["img_s"] = images_per_second(kind, precision, args)
-        row["gflop_s"] = row["img_s"] * GEN_GMAC * 2 * (1 if kind == "inference" else 3)
+        row["gflop_s"] = row["img_s"] * GEN_GMAC[args.scale] * 2 * (1 if kind == "inference" else 3)
     row["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     return row
 
@@ -113,8 +115,8 @@ def run_isolated(kind: str, precision: str, args) -> dict:
 def machine_line(args) -> str:
     from tf1 import machine
     cap = f"; oneDNN ISA capped at {args.isa}" if args.isa else ""
-    return (f"{machine()}{cap}; batch {args.batch}, {args.steps} timed steps after 2 warm-up "
-            f"steps")
+    return (f"{machine()}{cap}; EIPNet {args.scale}x, batch {args.batch}, {args.steps} timed "
+            f"steps after 2 warm-up steps")
 
 
 def table(rows: list[dict]) -> list[str]:
@@ -198,6 +200,8 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data/lfw128/train")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--scale", type=int, default=8, choices=sorted(GEN_GMAC),
+                        help="EIPNet's upscaling factor (train.py --scale)")
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--onednn", default="on", help="on, off or on,off (TF_ENABLE_ONEDNN_OPTS)")
     parser.add_argument("--isa", default="", help="cap oneDNN's ISA, e.g. AVX2 (ONEDNN_MAX_CPU_ISA)")

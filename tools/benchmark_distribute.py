@@ -35,7 +35,7 @@ def steps_per_second(args, strategy: str, batch: data.Example) -> float:
         else:
             cluster = distribute.Cluster(opt)
             g = cluster.replicate(lambda inputs: train.build_train_graph(opt, inputs),
-                                  train.train_inputs())
+                                  train.train_inputs(opt))
             sess = cluster.session()
         with sess:
             sess.run(tf.global_variables_initializer())

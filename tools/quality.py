@@ -1,13 +1,14 @@
 """Real-photo quality check of enhance.py (docs/photos.md): downscale each annotated
-photo by --factor (area), enhance it back by the same factor, and score every annotated face box
-against the original photo, beside a plain bicubic upscale.
+photo by --factor (area), optionally save it as JPEG, enhance it back by the same factor, and
+score every annotated face box against the original photo, beside a plain bicubic upscale.
 
-    python tools/quality.py --photos ../shared/data/photos [--factor 4] [--all_faces]
+    python tools/quality.py --photos ../shared/data/photos [--factor 4] [--jpeg 0,75] [--all_faces]
 
 Measures per face: PSNR and SSIM (RGB, metrics.py) over the box, and dlib's identity distance
 (face_recognition's 128-d encoding of the box in each image against the original's; lower is
-better, < 0.6 is the same person by its usual rule). Prints one markdown row per face and the
-means.
+better, < 0.6 is the same person by its usual rule). Prints, per degradation, one markdown row
+per face (with the model enhance.py chose for it), the means, and the distribution of the
+per-face PSNR gain over bicubic.
 """
 from __future__ import annotations
 
@@ -21,12 +22,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/quality.py` runs too
 
-import checkpoints
 import data
 import enhance
 from evaluation import metrics
+from options.base_options import int_list
 from photos import faces
-from test import Generator
 from tools import detectors
 
 
@@ -51,15 +51,19 @@ def matched(record_boxes: list, box) -> int | None:
     return best if best is not None and overlaps[best] >= detectors.IOU_MIN else None
 
 
-def check_photo(original: np.ndarray, boxes: list, opt, detector, gen) -> list[dict]:
-    """One row per annotated face of one photo."""
+def check_photo(original: np.ndarray, boxes: list, opt, detector, models,
+                quality: int = 0) -> list[dict]:
+    """One row per annotated face of one photo, downscaled by area and, with a JPEG `quality`
+    (0: none), saved as JPEG before it is enhanced."""
     f = opt.upscale
     h, w = (s // f * f for s in original.shape[:2])
     original = original[:h, :w]
     low = cv2.resize(original, (w // f, h // f), interpolation=cv2.INTER_AREA)
+    if quality:
+        low = data.jpeg(low, quality)
     base = enhance.plain_upscale(low, f)
     out = base.copy()
-    records = enhance.enhance_photo(low, out, opt, detector, gen).records
+    records = enhance.enhance_photo(low, out, opt, detector, models).records
     rows = []
     for box in boxes:
         k = matched([np.multiply(r["box"], f) for r in records], box)
@@ -67,25 +71,47 @@ def check_photo(original: np.ndarray, boxes: list, opt, detector, gen) -> list[d
         code = metrics.face_encoding(original, dlib_box(box))   # once for both methods
         rows.append({"box": box, "native": record.get("native_crop_size"),
                      "kept": record.get("detail_kept_db"), "enhanced": record.get("enhanced", False),
+                     "detected": k is not None, "model": record.get("model"),
                      "bicubic": scores(base, original, box, code),
                      "enhance": scores(out, original, box, code)})
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    head = ["photo", "crop px (LR)", "detail kept dB", "enhanced", "PSNR bicubic", "PSNR enhance",
-            "SSIM bicubic", "SSIM enhance", "id dist bicubic", "id dist enhance"]
+    head = ["photo", "crop px (LR)", "detail kept dB", "enhanced by", "PSNR bicubic",
+            "PSNR enhance", "SSIM bicubic", "SSIM enhance", "id dist bicubic", "id dist enhance"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         b, e = r["bicubic"], r["enhance"]
+        by = os.path.basename(os.path.dirname(r["model"])) if r["enhanced"] else "no"
         lines.append(f"| {r['photo']} | {r['native'] or '-'} | {r['kept'] or '-'} | "
-                     f"{'yes' if r['enhanced'] else 'no'} | {b['psnr']:.2f} | {e['psnr']:.2f} | "
+                     f"{by} | {b['psnr']:.2f} | {e['psnr']:.2f} | "
                      f"{b['ssim']:.4f} | {e['ssim']:.4f} | {b['id']:.3f} | {e['id']:.3f} |")
     enhanced = [r for r in rows if r["enhanced"]]
     for label, group in ((f"all {len(rows)}", rows), (f"the {len(enhanced)} enhanced", enhanced)):
         if group:
             lines.append(mean_row(label, group))
-    return "\n".join(lines)
+    return "\n".join(lines + ["", distribution(rows)])
+
+
+def gains(rows: list[dict]) -> np.ndarray:
+    """Each face's PSNR gain over bicubic, dB (0 where it was left as the plain upscale)."""
+    return np.array([r["enhance"]["psnr"] - r["bicubic"]["psnr"] for r in rows])
+
+
+def distribution(rows: list[dict]) -> str:
+    """The per-face PSNR gain: quantiles over all faces, the share of detected faces enhanced,
+    and the enhanced faces that lose more than 0.2 dB."""
+    g = gains(rows)
+    detected = [r for r in rows if r["detected"]]
+    enhanced = [r["enhanced"] for r in detected]
+    losers = [f"{r['photo']} {d:+.2f}" for r, d in zip(rows, g) if r["enhanced"] and d < -0.2]
+    q = np.percentile(g, [0, 25, 50, 75, 100])
+    return (f"PSNR gain per face (dB): min {q[0]:+.2f}, quartiles {q[1]:+.2f} / {q[2]:+.2f} / "
+            f"{q[3]:+.2f}, max {q[4]:+.2f}, mean {g.mean():+.2f}; enhanced {sum(enhanced)} of "
+            f"{len(detected)} detected faces ({100 * np.mean(enhanced) if enhanced else 0:.0f}%), "
+            f"of {len(rows)} annotated; enhanced faces losing more than 0.2 dB: "
+            f"{', '.join(losers) or 'none'}")
 
 
 def mean_row(label: str, rows: list[dict]) -> str:
@@ -102,25 +128,34 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--photos", default="../shared/data/photos")
     parser.add_argument("--factor", type=int, default=4, help="downscale and upscale factor")
     parser.add_argument("--weight_path", default="checkpoint/eipnet_lfw128")
+    parser.add_argument("--weight_path_4x", default=None,
+                        help="enhance.py's 4x model (default: the shipped one, if here; none)")
+    parser.add_argument("--jpeg", type=int_list, default=[0, 75],
+                        help="JPEG qualities of the downscaled photo, one check each (0: none)")
     parser.add_argument("--all_faces", action="store_true", help="enhance every face")
     args = parser.parse_args(argv)
     opt = enhance.EnhanceOptions().parse(
         ["--input", args.photos, "--upscale", str(args.factor), "--weight_path", args.weight_path]
+        + (["--weight_path_4x", args.weight_path_4x] if args.weight_path_4x else [])
         + (["--all_faces"] if args.all_faces else []), verbose=False)
     truth = detectors.read_truth(os.path.join(args.photos, "faces.csv"))
     try:
-        prefix = checkpoints.intact(checkpoints.resolve(opt.weight_path))
+        models = enhance.load_models(opt)
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
-    gen = Generator(opt, prefix)
     detector = faces.Detector()
-    rows = []
-    for name, boxes in sorted(truth.items()):
-        original = data.read_image(os.path.join(args.photos, name))
-        rows += [{"photo": name, **r} for r in check_photo(original, boxes, opt, detector, gen)]
-    gen.close()
-    print(table(rows))
-    return rows
+    checks = {}
+    for quality in args.jpeg:
+        rows = []
+        for name, boxes in sorted(truth.items()):
+            original = data.read_image(os.path.join(args.photos, name))
+            rows += [{"photo": name, **r}
+                     for r in check_photo(original, boxes, opt, detector, models, quality)]
+        label = f"{args.factor}x area" + (f", then JPEG {quality}" if quality else "")
+        print(f"\n### {label}\n\n{table(rows)}")
+        checks[label] = rows
+    enhance.close(models)
+    return checks
 
 
 if __name__ == "__main__":
