@@ -1,5 +1,8 @@
 """Regression guard for the shipped default model: it restores and beats bicubic on real
 val faces it never saw (a guard, not the benchmark; docs/shipped_model.md quotes the full val numbers)."""
+import json
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -56,3 +59,30 @@ def test_shipped_zoo_model_restores_with_no_weight_flag_and_beats_bicubic(name, 
            for x in ex.lr]
     gain = np.mean([metrics.psnr(s, h) - metrics.psnr(b, h) for s, b, h in zip(sr, bic, ex.hr)])
     assert gain > 0.07, gain
+
+
+def test_zoo_table_scores_every_shipped_model_on_its_own_protocol(tmp_path, val_paths):
+    """tools/zoo.py on 3 val faces: a row per shipped folder, scored with the degradation its
+    opt.txt names, behind the bicubic row of that protocol, with the numbers of its summary."""
+    from conftest import copy_faces
+    from tools import zoo
+    faces = copy_faces(val_paths[:3], tmp_path / "faces")
+    text = zoo.main(["--test_path", str(faces), "--checkpoints", str(ROOT / "checkpoint"),
+                     "--result_root", str(tmp_path / "zoo")])
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()
+            if line.startswith("| ") and not line.startswith("| system")]
+    folders = zoo.shipped(str(ROOT / "checkpoint"))
+    assert [r[1].strip("`") for r in rows if r[1] != "-"] == folders
+    assert folders[0].endswith("eipnet_lfw128")
+    protocols = [r[2] for r in rows if r[0] == "Bicubic"]
+    assert "bilinear chain, 16 px" in protocols and len(set(protocols)) == len(protocols)
+    for row in rows:
+        if row[1] == "-":
+            continue
+        folder = row[1].strip("`")
+        summary = json.loads((tmp_path / "zoo" / os.path.basename(folder) / "summary.json")
+                             .read_text())
+        assert row[3] == f"{summary['metrics']['psnr']['sr']:.2f}"
+        assert summary["images"]["scored"] == 3 and summary["complexity"]["fps_batch16"] > 0
+        degradation = zoo.trained_options(folder).get("degradation", "bilinear_chain")
+        assert row[2].startswith(degradation.replace("_", " "))
