@@ -8,8 +8,8 @@ ONNX Runtime (CPU) and OpenVINO (CPU), at batch 1 and batch 16.
 The checkpoint is exported (float32, export.py) into a scratch folder; then each runtime gets
 a process of its own and loads its export. They take turns, round after round (the order
 rotates), so that load from other jobs on a shared machine falls on all of them alike. Each
-turn times --calls_b1 batch-1 calls and one batch-16 call on real faces (HR degraded to 16x16
-as in test.py). The table gives the median images/s, the speed-up over TF Session and each
+turn times --calls_b1 batch-1 calls and one batch-16 call on real faces (HR degraded to 16x16,
+32x32 for a --scale 4 EIPNet, as in test.py). The table gives the median images/s, the speed-up over TF Session and each
 runtime's largest difference from TF Session's SR on those faces. The first line names the
 CPU. Every runtime uses its default thread count; OpenVINO is asked for fp32. On a CPU with
 bf16 instructions two more rows show OpenVINO's default there, bf16, beside test.py's
@@ -98,11 +98,11 @@ def serve(name: str, export_dir: str, opt_args: list[str], conn) -> None:
         conn.send((seconds, np.asarray(sr, np.float32)))
 
 
-def real_faces(folder: str, n: int) -> np.ndarray:
-    """n faces of `folder` degraded to 16x16 as test.py does, float32 (n,16,16,3)."""
+def real_faces(folder: str, n: int, size: int) -> np.ndarray:
+    """n faces of `folder` degraded to size x size as test.py does, float32 (n,size,size,3)."""
     import data
     paths = data.list_images(folder)[:n]
-    return np.stack([data.degrade(data.preset_crop(data.read_image(p), "aligned"))[-1]
+    return np.stack([data.downscale(data.preset_crop(data.read_image(p), "aligned"), size=size)
                      for p in paths]).astype(np.float32)
 
 
@@ -192,7 +192,12 @@ def main(argv: list[str] | None = None) -> list[str]:
     import export
     from tf1 import usable_precision
     bf16 = usable_precision("bf16") == "bf16"   # not where oneDNN is off or capped below bf16
-    faces = real_faces(args.data, max(BATCHES))
+    import checkpoints
+    import data
+    from networks import generators
+    architecture = generators.GENERATORS[args.model].architecture(
+        checkpoints.resolve(args.weight_path))
+    faces = real_faces(args.data, max(BATCHES), data.lr_size(architecture.get("scale", 8)))
     opt_args = ["--model", args.model, "--weight_path", args.weight_path]
     rows = {**RUNTIMES, **(BF16_RUNTIMES if bf16 else {})}
     with tempfile.TemporaryDirectory() as export_dir:
