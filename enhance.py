@@ -14,8 +14,8 @@ Writes to --result_dir (a new folder, or one of enhance.py's: result_folders.py)
 <stem>_enhanced.png, <stem>_upscaled.png (the plain bicubic upscale), <stem>_face<k>_lr.png and
 _sr.png (the aligned model input and 128x128 output of each enhanced face), <stem>_compare.png
 (before/after with crops) and <stem>_faces.json (each face's model and why).
-A box that is no face by its MTCNN score, template fit or size is never enhanced (--min_score,
---max_template_fit, --min_face_px). Which faces are enhanced is measured per face
+A box that is no face by its MTCNN score, template fit, size or dlib's face score is never
+enhanced (--min_score, --max_template_fit, --min_face_px, --min_dlib_score). Which faces are enhanced is measured per face
 (--min_kept_db); --all_faces forces every face.
 """
 from __future__ import annotations
@@ -86,10 +86,10 @@ def face_size(face: faces.Face) -> float:
     return min(right - left, bottom - top)
 
 
-def not_a_face(face: faces.Face, opt) -> str | None:
-    """Why the box `face` (pixels of the photo) is not taken for a face, by the rule it fails
-    (thresholds measured by tools/face_filter_check.py: docs/photos.md), or None. Checked before
-    --all_faces: a box that is not a face is never enhanced."""
+def not_a_face(face: faces.Face, rgb: np.ndarray, opt) -> str | None:
+    """Why the box `face` (pixels of the photo `rgb`) is not taken for a face, by the rule it
+    fails (thresholds measured by tools/face_filter_check.py: docs/photos.md), or None. Checked
+    before --all_faces: a box that is not a face is never enhanced."""
     fit, size = faces.template_fit(face.landmarks), face_size(face)
     if face.score < opt.min_score:
         return f"not a face: MTCNN score {face.score:.3f} < {opt.min_score:g}"
@@ -98,6 +98,9 @@ def not_a_face(face: faces.Face, opt) -> str | None:
                 f"{opt.max_template_fit:g}")
     if size < opt.min_face_px:
         return f"not a face: face {size:.0f} px < {opt.min_face_px:g} px"
+    second = faces.dlib_score(rgb, face.box)
+    if second < opt.min_dlib_score:
+        return f"not a face: dlib's face score {second:.2f} < {opt.min_dlib_score:g}"
     return None
 
 
@@ -172,7 +175,7 @@ def enhance_photo(rgb: np.ndarray, canvas: np.ndarray, opt, detector: faces.Dete
         inputs.append(lr)
         # in pixels of the output: as found when searched there
         pasted.append(face.landmarks if scale == u else faces.scaled(mine.landmarks, u))
-        false = not_a_face(mine, opt)
+        false = not_a_face(mine, rgb, opt)
         enhanced, why = (False, false) if false else decide(kept, len(lr), opt)
         records.append({"box": rounded(mine.box), "score": round(face.score, 4),
                         "landmarks": dict(zip(faces.POINTS, rounded(mine.landmarks))),

@@ -5,7 +5,7 @@ from .base_options import BaseOptions, add_weight_path, shipped_weights
 # model has something to add. Chosen from tools/quality.py's per-face scores (docs/photos.md).
 MIN_KEPT_DB = 40.0
 
-# A detected box is enhanced only if it passes all three. Measured on the 69 boxes MTCNN finds on
+# A detected box is enhanced only if it passes all four. Measured on the 69 boxes MTCNN finds on
 # ../shared/data/photos (native, JPEG 75, 4x area down, both; searched at --upscale 4) by
 # tools/face_filter_check.py (docs/photos.md, "Telling faces from false boxes"):
 # - 64 true faces score 0.826-1.000; the false boxes 0.71, 0.731, 0.807, 0.838, 0.937. Between
@@ -17,9 +17,13 @@ MIN_KEPT_DB = 40.0
 #   for landmarks that are no face at all.
 # - True boxes are 6.0 px wide or more (the 4x-downscaled photos); at --upscale 4 nothing under
 #   5 px is found, but larger upscales search smaller boxes (one of 2.9 px at --upscale 8).
+# - dlib's face score around the box (photos.faces.dlib_score: the best of its CNN detector's
+#   confidence and its HOG detector's score): true faces -0.30 and up, false boxes -1.01 and
+#   down (dlib's CNN finds no face in any of them); the threshold sits in the middle of the gap.
 MIN_SCORE = 0.815          # MTCNN's confidence
 MAX_TEMPLATE_FIT = 8.0     # RMS px (128 px crop) between the aligned 5 points and the template
 MIN_FACE_PX = 5.0          # the box's shorter side in the photo
+MIN_DLIB_SCORE = -0.65     # dlib's second opinion
 
 class EnhanceOptions(BaseOptions):
     # enhance.py aligns each face itself and reads the architecture from the checkpoint
@@ -51,5 +55,8 @@ class EnhanceOptions(BaseOptions):
                                  "the face template after alignment")
         parser.add_argument("--min_face_px", type=float, default=MIN_FACE_PX,
                             help="... and a box at least this wide in the photo (px)")
+        parser.add_argument("--min_dlib_score", type=float, default=MIN_DLIB_SCORE,
+                            help="... and dlib's face score around the box (its CNN and HOG "
+                                 "detectors' best) at least this")
         parser.add_argument("--no_figures", action="store_true", help="skip the before/after figure")
         return parser

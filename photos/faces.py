@@ -61,6 +61,35 @@ def landmark_predictor(points: int = 68) -> dlib.shape_predictor:
     return dlib.shape_predictor(files[points]())
 
 
+@functools.lru_cache(maxsize=None)
+def cnn_detector() -> dlib.cnn_face_detection_model_v1:
+    """dlib's CNN (MMOD) face detector from face_recognition_models, loaded once per process."""
+    return dlib.cnn_face_detection_model_v1(face_recognition_models.cnn_face_detector_model_location())
+
+
+# dlib's second opinion on an MTCNN box looks at the box's neighbourhood (3 box widths a side)
+# scaled so that the box is this wide: dlib's detectors find faces of 80 px and up
+DLIB_VIEW = 80
+DLIB_FLOOR = -2.0   # HOG scores below this are not reported; also the score of "nothing found"
+
+
+def dlib_score(rgb: np.ndarray, box: tuple) -> float:
+    """dlib's best face score around the box (left, top, right, bottom) of an RGB photo: the
+    higher of its CNN detector's confidence and its HOG detector's score (upsampled once,
+    reporting scores down to DLIB_FLOOR), over the box's neighbourhood scaled to DLIB_VIEW px a
+    box. A second face classifier beside MTCNN's score (docs/photos.md)."""
+    left, top, right, bottom = box
+    s = DLIB_VIEW / max(right - left, 1e-6)
+    cx, cy = (left + right) / 2, (top + bottom) / 2
+    view = cv2.warpAffine(np.ascontiguousarray(rgb),
+                          np.array([[s, 0, 1.5 * DLIB_VIEW - s * cx], [0, s, 1.5 * DLIB_VIEW - s * cy]]),
+                          (3 * DLIB_VIEW, 3 * DLIB_VIEW), flags=cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REPLICATE)
+    cnn = [d.confidence for d in cnn_detector()(view, 0)]
+    hog = hog_detector().run(view, 1, DLIB_FLOOR)[1]
+    return float(max([DLIB_FLOOR, *cnn, *hog]))
+
+
 class Detector:
     """MTCNN boxes, then dlib's 68-point landmarks inside each box."""
 

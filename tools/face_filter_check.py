@@ -1,7 +1,8 @@
 """Measure what tells enhance.py's real faces from its false boxes (docs/photos.md, "Telling faces
 from false boxes"): every box MTCNN finds on the annotated photos, searched as enhance.py
 searches them (the photo's bicubic upscale, at the default --upscale 4 unless told), with its
-MTCNN score, how well its landmarks fit the face template, and its size.
+MTCNN score, how well its landmarks fit the face template, its size, and dlib's face score
+around it (faces.dlib_score: its CNN and HOG detectors' best).
 
     python tools/face_filter_check.py --photos ../shared/data/photos [--upscale 4]
 
@@ -41,6 +42,11 @@ class Box(NamedTuple):
     photo: str
     face: faces.Face   # in pixels of the photo enhance.py was given
     true: bool
+    rgb: np.ndarray    # that photo
+
+    @property
+    def dlib(self) -> float:
+        return faces.dlib_score(self.rgb, self.face.box)
 
     @property
     def fit(self) -> float:
@@ -94,13 +100,13 @@ def measure(photos: str, detector: faces.Detector, upscale: int = 4) -> list[Box
         for condition, prepare in CONDITIONS.items():
             rgb = prepare(native)
             factor = rgb.shape[1] / native.shape[1]
-            found += [Box(condition, name, f, is_annotated(f, truth.get(name, []), factor))
+            found += [Box(condition, name, f, is_annotated(f, truth.get(name, []), factor), rgb)
                       for f in boxes_of(rgb, detector, upscale)]
     return found
 
 
 MEASURES = {"MTCNN score": lambda b: b.face.score, "template fit, px RMS": lambda b: b.fit,
-            "face px": lambda b: b.size}
+            "face px": lambda b: b.size, "dlib score": lambda b: b.dlib}
 
 
 def spread(values: list[float]) -> str:
@@ -130,8 +136,8 @@ def false_boxes(boxes: list[Box], opt) -> str:
         if not b.true:
             box = ", ".join(f"{v:.0f}" for v in b.face.box)
             lines.append(f"- {b.photo}, {b.condition}, box ({box}): score {b.face.score:.3f}, "
-                         f"fit {b.fit:.2f} px, {b.size:.1f} px: "
-                         f"{enhance.not_a_face(b.face, opt) or 'NOT REJECTED'}")
+                         f"fit {b.fit:.2f} px, {b.size:.1f} px, dlib {b.dlib:.2f}: "
+                         f"{enhance.not_a_face(b.face, b.rgb, opt) or 'NOT REJECTED'}")
     return "\n".join(lines)
 
 
@@ -144,9 +150,10 @@ def main(argv: list[str] | None = None) -> list[Box]:
     boxes = measure(args.photos, faces.Detector(), args.upscale)
     print(distributions(boxes))
     print(f"\nfalse boxes, and what enhance.py says of them (--min_score {opt.min_score}, "
-          f"--max_template_fit {opt.max_template_fit}, --min_face_px {opt.min_face_px}):")
+          f"--max_template_fit {opt.max_template_fit}, --min_face_px {opt.min_face_px}, "
+          f"--min_dlib_score {opt.min_dlib_score}):")
     print(false_boxes(boxes, opt))
-    lost = [b for b in boxes if b.true and enhance.not_a_face(b.face, opt)]
+    lost = [b for b in boxes if b.true and enhance.not_a_face(b.face, b.rgb, opt)]
     print(f"\ntrue faces rejected: {len(lost)} of {sum(b.true for b in boxes)}")
     return boxes
 
