@@ -37,7 +37,7 @@ def add_weight_path(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight_path", default=None,
                         help="folder holding G_weight.ckpt (or a checkpoint prefix); default: "
                              "the weights shipped for --model, " + shipped_weights("<model>") +
-                             " (" + shipped_weights("eipnet", 4) + " with --scale 4)")
+                             " (" + shipped_weights("eipnet", 4) + " for EIPNet at scale 4)")
 
 
 class BaseOptions:

@@ -39,7 +39,7 @@ class EnhanceOptions(BaseOptions):
                             help="output size = upscale x input (bicubic outside the faces)")
         add_weight_path(parser)
         parser.add_argument("--weight_path_4x", default=None,
-                            help="an EIPNet trained with --scale 4 for the faces of 17-32 px "
+                            help="an EIPNet trained at scale 4 (train.py's option) for the faces of 17-32 px "
                                  "(and larger ones); default: " + shipped_weights("eipnet", 4) +
                                  " where this checkout has it; none: the 8x model only")
         parser.add_argument("--min_kept_db", type=float, default=MIN_KEPT_DB,
