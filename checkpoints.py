@@ -30,9 +30,10 @@ RUN_FILE = re.compile(re.escape(FULL_PREFIX) + r"-\d+\.|" + re.escape(G_WEIGHT) 
 DESIGN = "design"   # collection and variable name of a generator's recorded design string
 
 
-def resolve(path: str) -> str:
+def resolve(path: str, option: str = "--weight_path") -> str:
     """A checkpoint prefix from a folder (its G_weight.ckpt, else its newest full checkpoint)
-    or a prefix; raises FileNotFoundError naming the path and the fix."""
+    or a prefix; raises FileNotFoundError naming the path and the fix (`option`: the flag that
+    named it)."""
     if os.path.isdir(path):
         if os.path.exists(os.path.join(path, G_WEIGHT + ".index")):
             return os.path.join(path, G_WEIGHT)
@@ -42,7 +43,7 @@ def resolve(path: str) -> str:
     elif os.path.exists(path + ".index"):
         return path
     raise FileNotFoundError(
-        f"no checkpoint at {path!r}: pass --weight_path a folder holding {G_WEIGHT} "
+        f"no checkpoint at {path!r}: pass {option} a folder holding {G_WEIGHT} "
         f"(for example the shipped checkpoint/eipnet_lfw128, or a folder where you put the "
         f"authors' released CelebA G_weight.ckpt from their EIPNet repository) or a checkpoint "
         f"prefix")

@@ -277,11 +277,14 @@ def enhance_file(path: str, rgb: np.ndarray, stem: str, opt, detector, models) -
 def model_prefixes(opt) -> list[str]:
     """The intact checkpoint prefixes of --weight_path and of --weight_path_4x (its default,
     the shipped 4x model, only where it is in this checkout; "none": no 4x model)."""
-    x4 = opt.weight_path_4x
-    if x4 is None:
-        x4 = shipped_weights("eipnet", 4) if os.path.isdir(shipped_weights("eipnet", 4)) else "none"
-    prefixes = [checkpoints.intact(checkpoints.resolve(p))
-                for p in [opt.weight_path] + ([] if x4.lower() == "none" else [x4])]
+    x4, shipped = opt.weight_path_4x, shipped_weights("eipnet", 4)
+    if x4 is None:   # a folder without a kept G (a training run there) is not the shipped model
+        x4 = shipped if os.path.isfile(os.path.join(shipped, checkpoints.G_WEIGHT + ".index")) \
+            else "none"
+    prefixes = [checkpoints.intact(checkpoints.resolve(opt.weight_path))]
+    if x4.lower() != "none":
+        prefixes.append(checkpoints.intact(checkpoints.resolve(x4, "--weight_path_4x"),
+                                           "--weight_path_4x"))
     if len(prefixes) > 1 and x4_scale(prefixes[1]) != 4:
         raise ValueError(f"--weight_path_4x {x4!r} is not an EIPNet trained with --scale 4: "
                          f"pass one, or --weight_path_4x none")
@@ -296,12 +299,12 @@ def x4_scale(prefix: str) -> int | None:
         return None
 
 
-def load_models(opt) -> list[Model]:
-    """The generators of model_prefixes, by input size (the 8x model's 16 px first)."""
-    prefixes = model_prefixes(opt)
+def load_models(opt, prefixes: list[str]) -> list[Model]:
+    """The generators of model_prefixes(opt), by input size (the 8x model's 16 px first)."""
     models = [Model(prefixes[0], Generator(opt, prefixes[0]))]
     if len(prefixes) > 1:
-        eipnet = argparse.Namespace(**{**vars(opt), "model": "eipnet"})
+        # enhance.py hides --scale: set it, so that the checkpoint's 4 is no override to note
+        eipnet = argparse.Namespace(**{**vars(opt), "model": "eipnet", "scale": 4})
         models.append(Model(prefixes[1], Generator(eipnet, prefixes[1])))
     return sorted(models, key=lambda m: m.gen.lr_size)
 
@@ -318,10 +321,9 @@ def main(argv: list[str] | None = None) -> list[str]:
         if opt.upscale < 1:
             raise ValueError(f"--upscale {opt.upscale}: pass a whole factor of 1 or more")
         paths = photos(opt.input)
-        model_prefixes(opt)   # missing weights stop before the folder is claimed
+        models = load_models(opt, model_prefixes(opt))   # bad weights stop before the claim
         result_folders.claim(opt.result_dir, "enhance.py", "--result_dir", {"--input": opt.input},
                              legacy=("*_faces.json",))
-        models = load_models(opt)
     except (FileNotFoundError, data.DataError, ValueError, OSError) as err:
         sys.exit(f"error: {err}")
     detector = faces.Detector()

@@ -3,9 +3,10 @@
 
     python test.py --weight_path checkpoint/eipnet_lfw128 --test_path datasets/test
 
-An HR image (at least 128x128; any size but 16x16 with --input auto) is cropped with the
---dataset preset, degraded to 16x16 (bilinear 128->64->32->16, as in training), super-resolved
-and scored against itself, with bicubic upscaling as the baseline. A 16x16 image is LR: it is
+An HR image (at least 128x128; any size but the LR size with --input auto) is cropped with the
+--dataset preset, degraded to the LR size, 16x16 (32x32 for a --scale 4 EIPNet), by
+--degradation (default: bilinear 128->64->32->16, as in training), super-resolved and scored
+against itself, with bicubic upscaling as the baseline. An image of the LR size is LR: it is
 only super-resolved. Other images are skipped with a note, as are unreadable files.
 Writes to --result_dir (default: result/ beside the weights; a new folder, or one of test.py's:
 result_folders.py; <stem> is the file name without its extension, or with it when two files

@@ -164,7 +164,8 @@ def compare_figure(sample: Sample, images: dict, row: dict, path: str, names: di
     panel at PANEL px with its title above. Drawn with PIL onto one canvas: matplotlib took
     45 ms a figure (0.3 s with axes), which is a third of a face's time in a worker once its
     model-independent results are cached."""
-    panels = [("LR 16x16", sample.lr), (scored_title("bicubic", row, names), images["bicubic"]),
+    lr = sample.lr.shape[0]
+    panels = [(f"LR {lr}x{lr}", sample.lr), (scored_title("bicubic", row, names), images["bicubic"]),
               (scored_title("sr", row, names), images["SR"])]
     if sample.hr is not None:
         panels.append((names["hr"], sample.hr))

@@ -45,6 +45,8 @@ def _edge_blocks_in(shapes: dict, scope: str) -> list[int]:
 
 def _eipnet_architecture(prefix: str) -> dict:
     shapes = checkpoints.variable_shapes(prefix)
+    if "generator/Step2_1/w" not in shapes:   # SRResNet and the prior-guided nets share RGB
+        raise KeyError("generator/Step2_1/w")
     blocks = _edge_blocks_in(shapes, model.EDGE_SCOPE)
     scale = 8 if "generator/Step1_1/w" in shapes else 4   # 4x has no 32 px step (model.py)
     if scale == 4:
@@ -120,9 +122,10 @@ def lr_size(opt) -> int:
     return data.lr_size(opt.scale)
 
 
-def lr_placeholder(opt, batch: int | None = None, name: str = "lr") -> tf.Tensor:
+def lr_placeholder(opt) -> tf.Tensor:
+    """A batch of LR faces (N,s,s,3), s = lr_size(opt), named "lr"."""
     s = lr_size(opt)
-    return tf.placeholder(tf.float32, [batch, s, s, 3], name)
+    return tf.placeholder(tf.float32, [None, s, s, 3], "lr")
 
 
 def build(opt, lr, training=False, reuse=None) -> model.GeneratorOutput:
@@ -148,8 +151,9 @@ def trained_options(opt, prefix: str) -> tuple[argparse.Namespace, list[str]]:
     try:
         found = GENERATORS[opt.model].architecture(prefix)
     except KeyError as err:
-        raise ValueError(f"{prefix!r} holds no {GENERATORS[opt.model].title} generator (no "
-                         f"{err}): it was trained as another model; its run's opt.txt names the --model") from err
+        raise ValueError(f"{prefix!r} does not fit a generator with --model {opt.model}: it was "
+                         f"trained as another model, which its run's opt.txt names (it has no "
+                         f"{err.args[0]})") from err
     notes = [f"note: {prefix} was trained with {as_flag(k, v)}: using that, not "
              f"{as_flag(k, getattr(opt, k))}"
              for k, v in found.items() if getattr(opt, k) not in (v, "auto")]

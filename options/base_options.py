@@ -32,12 +32,13 @@ def shipped_weights(model: str, scale: int = 8) -> str:
     return os.path.join("checkpoint", f"{model}_lfw128")
 
 
-def add_weight_path(parser: argparse.ArgumentParser) -> None:
-    """--weight_path of the scripts that run a trained generator (test, enhance, export)."""
+def add_weight_path(parser: argparse.ArgumentParser, scales: bool = True) -> None:
+    """--weight_path of the scripts that run a trained generator (test, enhance, export);
+    `scales`: the script takes --scale, so name the 4x default too."""
+    x4 = f" ({shipped_weights('eipnet', 4)} for EIPNet at --scale 4)" if scales else ""
     parser.add_argument("--weight_path", default=None,
                         help="folder holding G_weight.ckpt (or a checkpoint prefix); default: "
-                             "the weights shipped for --model, " + shipped_weights("<model>") +
-                             " (" + shipped_weights("eipnet", 4) + " for EIPNet at scale 4)")
+                             "the weights shipped for --model, " + shipped_weights("<model>") + x4)
 
 
 class BaseOptions:

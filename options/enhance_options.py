@@ -1,8 +1,8 @@
 from .base_options import BaseOptions, add_weight_path, shipped_weights
 
-# Enhance a face when its 16x16 model input, brought back to the face's native size, is at least
-# this close (PSNR, dB) to the native face: the input then holds the face's detail and the 8x
-# model has something to add. Chosen from tools/quality.py's per-face scores (docs/photos.md).
+# Enhance a face larger than the largest model input (16x16, or 32x32 with a 4x model) when that
+# input, brought back to the face's native size, is at least this close (PSNR, dB) to the native
+# face: the input then holds the face's detail and the model has something to add. Chosen from tools/quality.py's per-face scores (docs/photos.md).
 MIN_KEPT_DB = 40.0
 
 # A detected box is enhanced only if it passes all four. Measured on the 69 boxes MTCNN finds on
@@ -37,7 +37,7 @@ class EnhanceOptions(BaseOptions):
         parser.add_argument("--result_dir", default="results/enhance", help="output folder")
         parser.add_argument("--upscale", type=int, default=4,
                             help="output size = upscale x input (bicubic outside the faces)")
-        add_weight_path(parser)
+        add_weight_path(parser, scales=False)
         parser.add_argument("--weight_path_4x", default=None,
                             help="an EIPNet trained at scale 4 (train.py's option) for the faces of 17-32 px "
                                  "(and larger ones); default: " + shipped_weights("eipnet", 4) +

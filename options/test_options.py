@@ -25,7 +25,7 @@ class TestOptions(BaseOptions):
                                  "result_<checkpoint>/ for another checkpoint than its "
                                  "G_weight.ckpt)")
         parser.add_argument("--input", default="auto", choices=["auto", "hr", "lr"],
-                            help="hr: degrade then score; lr: SR only; auto: 16x16 images are LR")
+                            help="hr: degrade then score; lr: SR only; auto: images of the model's input size (16x16; 32x32 at --scale 4) are LR")
         parser.add_argument("--metrics", type=str_list,
                             default=["psnr", "ssim", "fr", "vif", "tar", "brisque"],
                             help="metrics to compute: psnr,ssim,fr,vif,tar,brisque")

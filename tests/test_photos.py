@@ -7,6 +7,7 @@ import csv
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -292,8 +293,10 @@ def test_each_face_goes_to_the_model_whose_input_holds_it(tmp_path):
                 assert "32x32 input would lose detail" in face["reason"] or "not a face" in face["reason"]
                 assert face["model"] is None
                 continue
-            size = 16 if n <= 16 else 32
+            size = 16 if face["model"] == str(SHIPPED / "G_weight.ckpt") else 32
             assert face["model"] == str((SHIPPED if size == 16 else x4) / "G_weight.ckpt")
+            # the JSON rounds the size to 0.1 px; choose() saw it unrounded
+            assert (n <= 16.05) if size == 16 else (n >= 15.95), (n, face["model"])
             low = rgb(out / path.name.replace("faces.json", f"face{k}_lr.png"))
             assert low.shape == (size, size, 3)
             seen[size] += 1
@@ -302,6 +305,32 @@ def test_each_face_goes_to_the_model_whose_input_holds_it(tmp_path):
         enhance.main(["--input", str(src), "--result_dir", str(tmp_path / "refused"),
                       "--weight_path_4x", str(SHIPPED)])
     assert "--scale 4" in str(stopped.value.code) and "\n" not in str(stopped.value.code)
+    assert not (tmp_path / "refused").exists()
+
+
+def test_choose_sends_each_size_to_the_smallest_input_that_holds_it():
+    """16 px and less: the 8x model's 16x16 input; over 16 up to 32: the 4x model's 32x32;
+    larger: the largest input (whether it is enhanced is --min_kept_db's call)."""
+    import enhance
+    models = [enhance.Model(str(s), SimpleNamespace(lr_size=s)) for s in (16, 32)]
+    chosen = {n: enhance.choose(n, models).weights for n in (9.5, 16.0, 16.01, 32.0, 32.5, 140)}
+    assert chosen == {9.5: "16", 16.0: "16", 16.01: "32", 32.0: "32", 32.5: "32", 140: "32"}
+    assert enhance.choose(40.0, models[:1]).weights == "16"   # no 4x model: the 8x one
+
+
+@pytest.mark.parametrize("other", ["srresnet", "prior_guided"])
+def test_a_checkpoint_of_another_model_is_no_4x_eipnet(tmp_path, other):
+    """SRResNet's and the prior-guided nets' checkpoints have no Step1_1 either: they must not
+    pass for a 4x EIPNet (they did, and failed at restore after the result folder was made)."""
+    import enhance
+    folder = ROOT / "checkpoint" / f"{other}_lfw128"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} does not ship in this checkout")
+    assert enhance.x4_scale(str(folder / "G_weight.ckpt")) is None
+    with pytest.raises(SystemExit) as stopped:
+        enhance.main(["--input", str(PHOTOS), "--result_dir", str(tmp_path / "refused"),
+                      "--weight_path_4x", str(folder)])
+    assert "is not an EIPNet trained with --scale 4" in str(stopped.value.code)
     assert not (tmp_path / "refused").exists()
 
 

@@ -213,6 +213,9 @@ def main() -> None:
     parser.add_argument("--reference", default="",
                         help="another checkout whose test.py runs beside this one")
     args = parser.parse_args()
+    if args.eval and args.scale != 8:
+        parser.error("--eval times test.py with the shipped 8x model; --scale is for the "
+                     "training and inference benchmark")
     if args.eval:
         return eval_benchmark(args)
     if args.isa:

@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         + (["--all_faces"] if args.all_faces else []), verbose=False)
     truth = detectors.read_truth(os.path.join(args.photos, "faces.csv"))
     try:
-        models = enhance.load_models(opt)
+        models = enhance.load_models(opt, enhance.model_prefixes(opt))
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     detector = faces.Detector()
