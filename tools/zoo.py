@@ -1,7 +1,7 @@
 """The README's table of the model zoo (issue 25): every model shipped in checkpoint/ scored by
 test.py on all faces of --test_path, each with the degradation and scale it was trained for
-(read from its opt.txt and checkpoint), beside the bicubic upscale of the same LR faces; with
-its parameters, GMACs and images/s at batch 16 on this CPU.
+(read from its opt.txt and checkpoint), PSNR and SSIM on RGB, beside the bicubic upscale of
+the same LR faces; with its parameters, GMACs and images/s at batch 16 on this CPU.
 
     python tools/zoo.py [--test_path ../shared/data/lfw128/val] [--lpips_weights FILE]
 
@@ -17,6 +17,7 @@ import sys
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/zoo.py` runs too
 
+import data
 import test as test_script
 from networks import generators
 
@@ -37,10 +38,11 @@ def shipped(root: str = "checkpoint") -> list[str]:
 def trained_options(folder: str) -> dict[str, str]:
     """{option: value} as the run's opt.txt prints them (BaseOptions.format)."""
     found = {}
-    for line in open(os.path.join(folder, "opt.txt")):
-        name, sep, value = line.partition(":")
-        if sep and not line.startswith("-"):
-            found[name.strip()] = value.split("\t")[0].strip()
+    with open(os.path.join(folder, "opt.txt")) as lines:
+        for line in lines:
+            name, sep, value = line.partition(":")
+            if sep and not line.startswith("-"):
+                found[name.strip()] = value.split("\t")[0].strip()
     return found
 
 
@@ -50,6 +52,7 @@ def score(folder: str, args) -> dict:
     # runs from before --degradation existed trained on the bilinear chain
     argv = ["--model", trained["model"], "--weight_path", folder, "--test_path", args.test_path,
             "--degradation", trained.get("degradation", "bilinear_chain"), "--metrics", METRICS, "--fps",
+            "--no-y_channel",   # RGB for every row (JEANet's test.py default is Y, its paper's)
             "--no_figures", "--result_dir", os.path.join(args.result_root, os.path.basename(folder))]
     if args.lpips_weights:
         argv += ["--lpips_weights", args.lpips_weights]
@@ -67,7 +70,7 @@ def cells(means: dict, tar: dict, method: str) -> list[str]:
 
 
 def protocol(summary: dict) -> str:
-    size = 128 // summary["scale"]
+    size = data.lr_size(summary["scale"])
     return f"{summary['degradation'].replace('_', ' ')}, {size} px"
 
 
