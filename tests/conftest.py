@@ -107,3 +107,19 @@ def two_step_run(model_name: str, tmp_path: Path, train_paths, val_paths, n_trai
                 str(batch), "--val_size", str(n_train // 2), "--niter", "2", "--print_freq", "1",
                 "--save_freq", "2", "--val_freq", "2", "--loader_threads", "1"])
     return tmp_path / "run"
+
+
+def random_generator(model_name: str, folder: Path, *args: str) -> Path:
+    """A freshly initialised generator of `model_name` (test.py options `args`, e.g.
+    "--scale", "4"), saved as train.py saves folder/G_weight.ckpt."""
+    import checkpoints
+    from networks import generators
+    from options.test_options import TestOptions
+    opt = TestOptions().parse(["--model", model_name, *args], verbose=False)
+    with tf.Graph().as_default():
+        generators.build(opt, generators.lr_placeholder(opt))
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            checkpoints.generator_saver().save(sess, str(folder / checkpoints.G_WEIGHT),
+                                               write_meta_graph=False, write_state=False)
+    return folder

@@ -19,9 +19,8 @@ import checkpoints
 import data
 from evaluation import metrics
 import export
-from networks import generators
 import test as test_script
-from conftest import OFFICIAL, ROOT
+from conftest import OFFICIAL, ROOT, random_generator
 from options.test_options import TestOptions
 from tf1 import cpu_info, tf
 
@@ -166,19 +165,6 @@ def test_official_fixture_matches_reference(tmp_path):
         info = json.loads((out / f"{fmt}.json").read_text())
         assert info["tail"] == "released"   # the authors' 1x1 last conv, read from the file
         assert info["source_checkpoint"] == str(OFFICIAL / "G_weight.ckpt")
-
-
-def random_generator(model_name: str, folder: Path, *args: str) -> Path:
-    """A freshly initialised generator of `model_name` (and options `args`) saved as
-    folder/G_weight.ckpt."""
-    opt = TestOptions().parse(["--model", model_name, *args], verbose=False)
-    with tf.Graph().as_default():
-        generators.build(opt, generators.lr_placeholder(opt))
-        with tf.Session() as sess:
-            sess.run(tf.global_variables_initializer())
-            checkpoints.generator_saver().save(sess, str(folder / checkpoints.G_WEIGHT),
-                                               write_meta_graph=False)
-    return folder
 
 
 @pytest.mark.parametrize("model_name, side", [

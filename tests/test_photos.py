@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, SHARED
+from conftest import ROOT, SHARED, random_generator
 from tf1 import tf
 
 pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run
@@ -254,26 +254,13 @@ def test_damaged_pretrained_weights_give_one_line(tmp_path):
     assert "\n" not in message and not (tmp_path / "run").exists()
 
 
-def random_x4_generator(folder: Path) -> Path:
-    """A randomly initialised EIPNet --scale 4, saved as train.py saves G_weight.ckpt."""
-    import checkpoints
-    import model
-    with tf.Graph().as_default():
-        model.generator(tf.placeholder(tf.float32, [None, 32, 32, 3]), scale=4)
-        with tf.Session() as sess:
-            sess.run(tf.global_variables_initializer())
-            checkpoints.generator_saver().save(sess, str(folder / checkpoints.G_WEIGHT),
-                                               write_meta_graph=False, write_state=False)
-    return folder
-
-
 def test_each_face_goes_to_the_model_whose_input_holds_it(tmp_path):
     """With a 4x model beside the 8x one: faces of 16 px or less go to the 8x model (16x16
     input), faces of 17-32 px to the 4x model (32x32 input), larger faces to the 4x model when
     its input keeps them; the JSON names each face's weights. A --weight_path_4x that is no 4x
     EIPNet stops in one line before anything is written."""
     import enhance
-    x4 = random_x4_generator(tmp_path / "x4")
+    x4 = random_generator("eipnet", tmp_path / "x4", "--scale", "4")
     src = tmp_path / "photos"
     src.mkdir()
     for name in ("2008_001322.jpg", "2007_007763.jpg"):   # faces of 9-22 px at 4x down, 2x down

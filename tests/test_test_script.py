@@ -20,7 +20,7 @@ import data
 from evaluation import metrics
 import model
 import test as test_script
-from conftest import LFW, OFFICIAL, ROOT, copy_faces
+from conftest import LFW, OFFICIAL, ROOT, copy_faces, random_generator
 from options.test_options import TestOptions
 from tf1 import tf
 
@@ -60,22 +60,9 @@ def faces_dir(tmp_path_factory) -> Path:
     return copy_faces([val_path(n) for n in FACES], tmp_path_factory.mktemp("faces"))
 
 
-def save_generator(folder: Path, edge_blocks=(True, True, True), scale: int = 8) -> Path:
-    """A randomly initialised generator with the paper's 3x3 tail, saved as we release it."""
-    size = data.lr_size(scale)
-    with tf.Graph().as_default():
-        model.generator(tf.placeholder(tf.float32, [None, size, size, 3]), "paper", edge_blocks,
-                        scale=scale)
-        with tf.Session() as sess:
-            sess.run(tf.global_variables_initializer())
-            checkpoints.generator_saver().save(sess, str(folder / checkpoints.G_WEIGHT),
-                                               write_meta_graph=False, write_state=False)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def our_weights(tmp_path_factory) -> Path:
-    return save_generator(tmp_path_factory.mktemp("ours"))
+    return random_generator("eipnet", tmp_path_factory.mktemp("ours"))
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +243,7 @@ def test_clear_errors(our_weights, faces_dir, tmp_path, capsys):
 def test_architecture_read_from_the_checkpoint(faces_dir, tmp_path, capsys):
     """An ablation checkpoint (no 64 px edge block) runs without flags; a disagreeing flag is
     overridden with a note, so the graph always matches the weights."""
-    weights = save_generator(tmp_path / "ablation", edge_blocks=(True, False, True))
+    weights = random_generator("eipnet", tmp_path / "ablation", "--edge_blocks", "1,0,1")
     summary, out = run(tmp_path, faces_dir, weights, "--metrics", "psnr", "--no_figures",
                        "--tail", "released")
     printed = capsys.readouterr().out
@@ -274,7 +261,7 @@ def test_scale_read_from_a_4x_checkpoint(faces_dir, tmp_path, capsys):
     """A --scale 4 checkpoint runs with no flag: HR faces are degraded to 32x32 (the bilinear
     chain's 32 px level), a 32x32 file is LR, a 16x16 one is too small, and the summary says
     4x with the 4x graph's size."""
-    weights = save_generator(tmp_path / "x4", scale=4)
+    weights = random_generator("eipnet", tmp_path / "x4", "--scale", "4")
     faces = copy_faces([val_path(n) for n in FACES[:2]], tmp_path / "faces")
     hr = data.read_image(str(val_path(FACES[0])))
     Image.fromarray(data.degrade(hr)[2]).save(faces / "lr32.png")
