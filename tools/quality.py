@@ -4,11 +4,13 @@ score every annotated face box against the original photo, beside a plain bicubi
 
     python tools/quality.py --photos ../shared/data/photos [--factor 4] [--jpeg 0,75] [--all_faces]
 
-Measures per face: PSNR and SSIM (RGB, metrics.py) over the box, and dlib's identity distance
+Measures per face: PSNR and SSIM (RGB, metrics.py) over the box; dlib's identity distance
 (face_recognition's 128-d encoding of the box in each image against the original's; lower is
-better, < 0.6 is the same person by its usual rule). Prints, per degradation, one markdown row
-per face (with the model enhance.py chose for it), the means, and the distribution of the
-per-face PSNR gain over bicubic.
+better, < 0.6 is the same person by its usual rule); and the PSNR of a perfect model through
+enhance.py's alignment and paste (the original's own aligned crop pasted in place of each
+enhanced face's SR: the bound the pipeline leaves to any model). Prints, per degradation, one
+markdown row per face (with the model enhance.py chose for it), the means, and the
+distribution of the per-face PSNR gain over bicubic.
 """
 from __future__ import annotations
 
@@ -33,10 +35,14 @@ from tools import detectors
 def scores(img: np.ndarray, original: np.ndarray, box, original_code: np.ndarray) -> dict:
     """PSNR, SSIM and dlib identity distance of `box` (left, top, right, bottom) in `img`
     against the original; `original_code` is metrics.face_encoding of the original's box."""
-    left, top, right, bottom = box
-    a, b = img[top:bottom, left:right], original[top:bottom, left:right]
+    a, b = region(img, box), region(original, box)
     return {"psnr": metrics.psnr(a, b), "ssim": metrics.ssim(a, b),
             "id": metrics.algorithm_distance(img, original, dlib_box(box), original_code)}
+
+
+def region(img: np.ndarray, box) -> np.ndarray:
+    left, top, right, bottom = box
+    return img[top:bottom, left:right]
 
 
 def dlib_box(box) -> metrics.Box:
@@ -49,6 +55,21 @@ def matched(record_boxes: list, box) -> int | None:
     overlaps = [detectors.iou(b, box) for b in record_boxes]
     best = int(np.argmax(overlaps)) if overlaps else None
     return best if best is not None and overlaps[best] >= detectors.IOU_MIN else None
+
+
+def perfect_paste(base: np.ndarray, original: np.ndarray, landmarks: list[np.ndarray]) -> np.ndarray:
+    """`base` with the original photo's own aligned 128 px crop pasted, as enhance.py pastes an
+    SR, at each face's `landmarks` (output pixels): what a perfect model would give, so the
+    bound that the alignment and the paste leave to any model."""
+    out = base.copy()
+    for points in landmarks:
+        faces.paste(out, faces.aligned_crop(original, points, data.HR_SIZE), points)
+    return out
+
+
+def output_landmarks(record: dict, factor: int) -> np.ndarray:
+    """A face's 5 landmarks from its enhance.py record, in pixels of the output."""
+    return np.array([record["landmarks"][p] for p in faces.POINTS]) * factor
 
 
 def check_photo(original: np.ndarray, boxes: list, opt, detector, models,
@@ -64,6 +85,7 @@ def check_photo(original: np.ndarray, boxes: list, opt, detector, models,
     base = enhance.plain_upscale(low, f)
     out = base.copy()
     records = enhance.enhance_photo(low, out, opt, detector, models).records
+    perfect = perfect_paste(base, original, [output_landmarks(r, f) for r in records if r["enhanced"]])
     rows = []
     for box in boxes:
         k = matched([np.multiply(r["box"], f) for r in records], box)
@@ -73,19 +95,20 @@ def check_photo(original: np.ndarray, boxes: list, opt, detector, models,
                      "kept": record.get("detail_kept_db"), "enhanced": record.get("enhanced", False),
                      "detected": k is not None, "model": record.get("model"),
                      "bicubic": scores(base, original, box, code),
-                     "enhance": scores(out, original, box, code)})
+                     "enhance": scores(out, original, box, code),
+                     "perfect_psnr": metrics.psnr(region(perfect, box), region(original, box))})
     return rows
 
 
 def table(rows: list[dict]) -> str:
     head = ["photo", "crop px (LR)", "detail kept dB", "enhanced by", "PSNR bicubic",
-            "PSNR enhance", "SSIM bicubic", "SSIM enhance", "id dist bicubic", "id dist enhance"]
+            "PSNR enhance", "PSNR perfect SR", "SSIM bicubic", "SSIM enhance", "id dist bicubic", "id dist enhance"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         b, e = r["bicubic"], r["enhance"]
         by = os.path.basename(os.path.dirname(r["model"])) if r["enhanced"] else "no"
         lines.append(f"| {r['photo']} | {r['native'] or '-'} | {r['kept'] or '-'} | "
-                     f"{by} | {b['psnr']:.2f} | {e['psnr']:.2f} | "
+                     f"{by} | {b['psnr']:.2f} | {e['psnr']:.2f} | {r['perfect_psnr']:.2f} | "
                      f"{b['ssim']:.4f} | {e['ssim']:.4f} | {b['id']:.3f} | {e['id']:.3f} |")
     enhanced = [r for r in rows if r["enhanced"]]
     for label, group in ((f"all {len(rows)}", rows), (f"the {len(enhanced)} enhanced", enhanced)):
@@ -119,6 +142,7 @@ def mean_row(label: str, rows: list[dict]) -> str:
             for m in ("bicubic", "enhance")}
     return (f"| **mean of {label}** | | | {sum(r['enhanced'] for r in rows)} | "
             f"{mean['bicubic']['psnr']:.2f} | {mean['enhance']['psnr']:.2f} | "
+            f"{np.mean([r['perfect_psnr'] for r in rows]):.2f} | "
             f"{mean['bicubic']['ssim']:.4f} | {mean['enhance']['ssim']:.4f} | "
             f"{mean['bicubic']['id']:.3f} | {mean['enhance']['id']:.3f} |")
 
