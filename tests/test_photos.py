@@ -381,3 +381,19 @@ def test_a_perfect_model_through_the_paste_beats_bicubic_by_far():
         assert gain > 3.0
     changed = np.any(perfect != base, axis=2)
     assert 0 < changed.mean() < 0.2   # the faces only
+
+
+def test_gain_by_size_scores_the_model_against_bicubic(tmp_path, capsys):
+    """tools/gain_by_size.py on real val faces: an untrained 4x generator is far behind bicubic
+    at every face size (a tool that compared bicubic with itself would print 0), one row per
+    size; a missing checkpoint stops in one line."""
+    from tools import gain_by_size
+    weights = random_generator("eipnet", tmp_path / "x4", "--scale", "4")
+    result = gain_by_size.main(["--weight_path", str(weights), "--val",
+                                str(SHARED / "data" / "lfw128" / "val"), "--faces", "3",
+                                "--sizes", "12,32"])
+    assert sorted(result) == [12, 32] and all(len(g) == 3 for g in result.values())
+    assert all((g < -3).all() for g in result.values())
+    assert "| 12 | 48 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="error: .*none"):
+        gain_by_size.main(["--weight_path", str(tmp_path / "none")])

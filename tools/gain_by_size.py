@@ -1,0 +1,77 @@
+"""A generator's PSNR gain over bicubic by the face's size in the photo (docs/photos.md):
+each lfw128/val face is area-averaged to n px, brought to the model's input as enhance.py
+brings a face of that size (faces.aligned_crop: bicubic up, or area down), super-resolved, and
+scored at the size enhance.py pastes it at in a 4x upscale (4n px, both sides area-averaged
+from 128) against a bicubic 4x of the n px face. No blur, noise or JPEG: the model's gain on
+clean faces of the sizes a downscaled photo holds.
+
+    python tools/gain_by_size.py --weight_path checkpoint/eipnet_x4_photo [--sizes 12,16,20,24,28,32]
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+from pathlib import Path
+import sys
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/gain_by_size.py` runs too
+
+import checkpoints
+import data
+from evaluation import metrics
+from options.base_options import int_list
+from options.test_options import TestOptions
+import test as test_script
+
+UPSCALE = 4   # enhance.py's default
+
+
+def gains(generator, hrs: np.ndarray, n: int) -> np.ndarray:
+    """Per face, PSNR(SR) - PSNR(bicubic) at 4n px, dB, for faces of n px in the photo."""
+    small = [data.area_downscale(hr, n) for hr in hrs]
+    lr = np.stack([data.resize_face(s, generator.lr_size) for s in small]).astype(np.float32)
+    out = UPSCALE * n
+    result = []
+    for hr, s, sr in zip(hrs, small, metrics.to_uint8(generator(lr)[0])):
+        ref = data.area_downscale(hr, out)
+        bicubic = cv2.resize(s, (out, out), interpolation=cv2.INTER_CUBIC)
+        result.append(metrics.psnr(ref, data.area_downscale(sr, out)) - metrics.psnr(ref, bicubic))
+    return np.array(result)
+
+
+def main(argv: list[str] | None = None) -> dict[int, np.ndarray]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weight_path", required=True, help="a generator's checkpoint (any --scale)")
+    parser.add_argument("--model", default="eipnet")
+    parser.add_argument("--val", default="../shared/data/lfw128/val")
+    parser.add_argument("--faces", type=int, default=64, help="the first N faces of --val")
+    parser.add_argument("--sizes", type=int_list, default=[12, 16, 20, 24, 28, 32],
+                        help="face sizes in the photo, px (the crop's side)")
+    args = parser.parse_args(argv)
+    paths = sorted(glob.glob(os.path.join(args.val, "*")))[:args.faces]
+    if not paths:
+        sys.exit(f"error: no faces in {args.val}: pass --val a folder of 128x128 faces")
+    opt = TestOptions().parse(["--model", args.model, "--weight_path", args.weight_path],
+                              verbose=False)
+    try:
+        generator = test_script.Generator(opt, checkpoints.intact(checkpoints.resolve(args.weight_path)))
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f"error: {err}")
+    hrs = np.stack([data.read_image(p) for p in paths])
+    print(f"{args.weight_path}, {len(paths)} faces of {args.val}\n\n"
+          "| face px in the photo | pasted at px | PSNR gain over bicubic, mean (dB) | faces ahead |\n"
+          "|---|---|---|---|")
+    result = {}
+    for n in args.sizes:
+        result[n] = g = gains(generator, hrs, n)
+        print(f"| {n} | {UPSCALE * n} | {g.mean():+.2f} | {np.mean(g > 0):.0%} |")
+    generator.close()
+    return result
+
+
+if __name__ == "__main__":
+    main()
