@@ -2,7 +2,8 @@ from .base_options import BaseOptions, add_weight_path, shipped_weights
 
 # Enhance a face larger than the largest model input (16x16, or 32x32 with a 4x model) when that
 # input, brought back to the face's native size, is at least this close (PSNR, dB) to the native
-# face: the input then holds the face's detail and the model has something to add. Chosen from tools/quality.py's per-face scores (docs/photos.md).
+# face: the input then holds the face's detail and the model has something to add. Chosen from
+# tools/quality.py's per-face scores (docs/photos.md).
 MIN_KEPT_DB = 40.0
 
 # A detected box is enhanced only if it passes all four. Measured on the 69 boxes MTCNN finds on

@@ -68,8 +68,21 @@ def perfect_paste(base: np.ndarray, original: np.ndarray, landmarks: list[np.nda
 
 
 def output_landmarks(record: dict, factor: int) -> np.ndarray:
-    """A face's 5 landmarks from its enhance.py record, in pixels of the output."""
-    return np.array([record["landmarks"][p] for p in faces.POINTS]) * factor
+    """A face's 5 landmarks from its enhance.py record, in pixels of the output (cv2.resize's
+    pixel-centre rule, as enhance.py pastes)."""
+    return faces.scaled([record["landmarks"][p] for p in faces.POINTS], factor)
+
+
+def downscaled(original: np.ndarray, factor: int, quality: int = 0
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The photo cropped to a multiple of `factor`, its area downscale by `factor` (saved as
+    JPEG at `quality` unless 0), and that downscale's plain upscale, the bicubic baseline."""
+    h, w = (s // factor * factor for s in original.shape[:2])
+    original = original[:h, :w]
+    low = cv2.resize(original, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+    if quality:
+        low = data.jpeg(low, quality)
+    return original, low, enhance.plain_upscale(low, factor)
 
 
 def check_photo(original: np.ndarray, boxes: list, opt, detector, models,
@@ -77,12 +90,7 @@ def check_photo(original: np.ndarray, boxes: list, opt, detector, models,
     """One row per annotated face of one photo, downscaled by area and, with a JPEG `quality`
     (0: none), saved as JPEG before it is enhanced."""
     f = opt.upscale
-    h, w = (s // f * f for s in original.shape[:2])
-    original = original[:h, :w]
-    low = cv2.resize(original, (w // f, h // f), interpolation=cv2.INTER_AREA)
-    if quality:
-        low = data.jpeg(low, quality)
-    base = enhance.plain_upscale(low, f)
+    original, low, base = downscaled(original, f, quality)
     out = base.copy()
     records = enhance.enhance_photo(low, out, opt, detector, models).records
     perfect = perfect_paste(base, original, [output_landmarks(r, f) for r in records if r["enhanced"]])
