@@ -88,6 +88,12 @@ def mismatches(variables: list[tf.Variable], prefix: str) -> list[str]:
     return found
 
 
+def restorable(variables: list[tf.Variable], prefix: str) -> list[tf.Variable]:
+    """Those of `variables` that `prefix` holds under the same name and shape."""
+    shapes = variable_shapes(prefix)
+    return [v for v in variables if shapes.get(v.op.name) == v.shape.as_list()]
+
+
 def intact(prefix: str, option: str = "--weight_path") -> str:
     """`prefix` if its index and data read completely, else ValueError naming the file and
     the fix (`option`: the flag that named the checkpoint)."""

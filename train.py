@@ -300,7 +300,10 @@ class Trainer:
         else:
             self.sess.run(tf.global_variables_initializer())
             if self.opt.pretrained:   # fine-tuning: D and the optimiser slots start fresh
-                checkpoints.generator_saver(design=False).restore(self.sess, self.opt.pretrained)
+                # all of G (check_fit made sure), or what --pretrained_layers shared shares
+                shared = checkpoints.restorable(checkpoints.generator_variables(design=False),
+                                                self.opt.pretrained)
+                tf.train.Saver(shared).restore(self.sess, self.opt.pretrained)
                 if self.g.ema:
                     self.sess.run(self.g.ema.reset)
                 print(f"generator initialised from {self.opt.pretrained}")
@@ -520,18 +523,20 @@ def checkpoint_to_resume(opt) -> str | None:
     return None
 
 
-def generator_mismatches(opt, prefix: str) -> list[str]:
-    """The generator variables of opt that the checkpoint `prefix` lacks or holds with another
-    shape, found in a throwaway graph before anything is written."""
+def generator_fit(opt, prefix: str) -> tuple[list[str], list[tf.Variable]]:
+    """Why each generator variable of opt that the checkpoint `prefix` lacks or holds with
+    another shape cannot start from it, and the variables that can, found in a throwaway graph
+    before anything is written."""
     with tf.Graph().as_default():
         generators.build(opt, generators.lr_placeholder(opt))
-        return checkpoints.mismatches(checkpoints.generator_variables(design=False), prefix)
+        mine = checkpoints.generator_variables(design=False)
+        return checkpoints.mismatches(mine, prefix), checkpoints.restorable(mine, prefix)
 
 
 def check_fit(opt, prefix: str, option: str) -> None:
     """ValueError naming the generator variables `prefix` lacks for opt, before anything of the
     run (opt.txt first) is written."""
-    wrong = generator_mismatches(opt, prefix)
+    wrong, _ = generator_fit(opt, prefix)
     if wrong:
         shown = "; ".join(wrong[:5]) + (f"; and {len(wrong) - 5} more" if len(wrong) > 5 else "")
         raise ValueError(f"{option} {prefix} does not fit --model {opt.model}: {shown}. "
@@ -540,14 +545,29 @@ def check_fit(opt, prefix: str, option: str) -> None:
 
 def pretrained_options(opt):
     """opt with --pretrained resolved to a checkpoint prefix and the architecture it fixes
-    (EIPNet's tail, edge blocks, JEANet's shortcuts), each override noted."""
+    (EIPNet's tail, edge blocks, JEANet's shortcuts, the scale), each override noted; with
+    --pretrained_layers shared, opt's own architecture and a note naming what starts fresh."""
     prefix = checkpoints.intact(checkpoints.resolve(opt.pretrained), "--pretrained")
-    opt, notes = generators.trained_options(opt, prefix)
-    check_fit(opt, prefix, "--pretrained")
+    if opt.pretrained_layers == "shared":
+        notes = shared_notes(opt, prefix)
+    else:
+        opt, notes = generators.trained_options(opt, prefix)
+        check_fit(opt, prefix, "--pretrained")
     opt.pretrained = prefix
     for note in notes:
         print(note)
     return opt
+
+
+def shared_notes(opt, prefix: str) -> list[str]:
+    """One note naming the generator variables of opt that start fresh because `prefix` lacks
+    them or holds them with another shape; ValueError if it shares no kernel."""
+    fresh, shared = generator_fit(opt, prefix)
+    if all(v.shape.rank < 2 for v in shared):   # the other models share EIPNet's RGB/b alone
+        raise ValueError(f"--pretrained {prefix} shares no generator kernel with --model "
+                         f"{opt.model}: pass weights of that model")
+    return [f"note: --pretrained_layers shared: {len(shared)} of {len(shared) + len(fresh)} "
+            f"generator variables from {prefix}; fresh: {'; '.join(fresh) or 'none'}"]
 
 
 def train(opt, train_paths: list[str], val: data.Example, resume: str | None) -> int:

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import log_steps, train_args
+from conftest import log_steps, random_generator, train_args
 import data
 from options.train_options import TrainOptions
 from tf1 import session_config, tf, usable_precision
@@ -141,6 +141,30 @@ def test_pretrained_fine_tunes_from_the_authors_weights(dataset, tmp_path):
         step = np.abs(new - old).max()
         assert 0 < step < 1e-3 * 2, (name, step)      # one Adam step of lr 1e-4 per weight
         assert np.corrcoef(old.ravel(), new.ravel())[0, 1] > 0.999
+
+
+def test_a_4x_eipnet_starts_from_the_8x_weights_it_shares(dataset, tmp_path, capsys):
+    """--scale 4 --pretrained_layers shared on the shipped 8x EIPNet: every variable of the
+    same name and shape starts from it (one step moves it only a little), the first conv and
+    Step2_1's kernel, of other shapes at 4x, start fresh and are named; an SRResNet shares no
+    kernel with EIPNet and is refused in one line."""
+    shipped = os.path.join(os.path.dirname(__file__), "..", "checkpoint", "eipnet_lfw128")
+    train.main(train_args(dataset, tmp_path, "--niter", "1", "--val_freq", "1", "--save_freq",
+                          "1", "--losses", "rgb", "--scale", "4", "--pretrained", shipped,
+                          "--pretrained_layers", "shared"))
+    assert "17 of 20 generator variables from" in capsys.readouterr().out
+    before = tf.train.load_checkpoint(os.path.join(shipped, "G_weight.ckpt"))
+    after = tf.train.load_checkpoint(str(tmp_path / "run" / "G_weight.ckpt"))
+    assert after.get_tensor("generator/Conv1/w").shape == (3, 3, 3, 256)
+    assert not after.has_tensor("generator/Step1_1/w")
+    for name in ("generator/Step2_2/w", "generator/Step3_1/w", "generator/RGB/w"):
+        old, new = before.get_tensor(name), after.get_tensor(name)
+        assert 0 < np.abs(new - old).max() < 2e-3, name      # one Adam step of lr 1e-4
+    assert after.get_tensor("generator/Step2_1/w").shape == (3, 3, 256, 512)
+    srresnet = random_generator("srresnet", tmp_path / "srresnet")
+    with pytest.raises(SystemExit, match="shares no generator kernel with --model eipnet"):
+        train.main(train_args(dataset, tmp_path, "--save_path", "run2", "--niter", "1",
+                              "--pretrained", str(srresnet), "--pretrained_layers", "shared"))
 
 
 def test_ema_follows_the_weights_from_the_pretrained_start(dataset, tmp_path):
