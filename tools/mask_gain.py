@@ -1,0 +1,94 @@
+"""Where a face's gain over bicubic goes in enhance.py (docs/photos.md): each face that MTCNN
+finds in the shared photos downscaled by --factor (area) is scored inside enhance.py's paste
+mask, at the face's native size in the original photo, four ways against the original:
+the photo's own bicubic upscale, the bicubic of the model's aligned input, the model's SR,
+and the SR pasted into the upscale as enhance.py pastes it.
+
+    python tools/mask_gain.py --weight_path W [--weight_path_4x W4 | none] [--factor 4]
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+from pathlib import Path
+import sys
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/mask_gain.py` runs too
+
+import data
+import enhance
+from photos import faces
+from tools import quality
+
+
+def masked_psnr(img: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR (dB) of `img` against `truth` weighted by `mask` (0..1, HxW)."""
+    err = (img.astype(np.float64) - truth.astype(np.float64)) ** 2 * mask[..., None]
+    return float(10 * np.log10(255.0 ** 2 / (err.sum() / (3 * mask.sum()))))
+
+
+def face_row(original: np.ndarray, low: np.ndarray, base: np.ndarray, landmarks: np.ndarray,
+             factor: int, model: enhance.Model) -> dict:
+    """The four in-mask PSNRs of one face, `landmarks` in pixels of the downscaled `low`."""
+    size = model.gen.lr_size
+    lr, _ = enhance.model_input(low, landmarks, size)
+    sr = np.clip(model.gen(lr[None].astype(np.float32))[0][0], 0, 255)
+    out_marks = faces.scaled(landmarks, factor)
+    native = int(round(faces.native_size(out_marks)))
+    pasted = base.copy()
+    faces.paste(pasted, np.uint8(np.rint(sr)), out_marks)
+    at_native = lambda img: cv2.resize(np.float32(img), (native, native), interpolation=cv2.INTER_AREA)
+    truth, mask = faces.aligned_crop(original, out_marks, native), faces.face_mask(native)
+    upscaled = cv2.resize(np.float32(lr), (data.HR_SIZE, data.HR_SIZE), interpolation=cv2.INTER_CUBIC)
+    return {"crop": faces.native_size(landmarks), "model": size,
+            "photo bicubic": masked_psnr(faces.aligned_crop(base, out_marks, native), truth, mask),
+            "input bicubic": masked_psnr(at_native(upscaled), truth, mask),
+            "SR": masked_psnr(at_native(sr), truth, mask),
+            "pasted": masked_psnr(faces.aligned_crop(pasted, out_marks, native), truth, mask)}
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", default="../shared/data/photos")
+    parser.add_argument("--factor", type=int, default=4, help="downscale and upscale factor")
+    parser.add_argument("--weight_path", default="checkpoint/eipnet_lfw128")
+    parser.add_argument("--weight_path_4x", default="none", help="enhance.py's 4x model, or none")
+    args = parser.parse_args(argv)
+    opt = enhance.EnhanceOptions().parse(
+        ["--input", args.photos, "--upscale", str(args.factor), "--weight_path",
+         args.weight_path, "--weight_path_4x", args.weight_path_4x], verbose=False)
+    models = enhance.load_models(opt, enhance.model_prefixes(opt))
+    detector, rows = faces.Detector(), []
+    for path in sorted(glob.glob(os.path.join(args.photos, "*.jpg"))):
+        original, low, base = quality.downscaled(data.read_image(path), args.factor)
+        found, scale = enhance.detect(low, base, args.factor, detector)
+        for face in found:
+            mine = faces.in_photo(face, scale)
+            if enhance.not_a_face(mine, low, opt) is None:
+                model = enhance.choose(faces.native_size(mine.landmarks), models)
+                rows.append({"photo": os.path.basename(path),
+                             **face_row(original, low, base, mine.landmarks, args.factor, model)})
+    enhance.close(models)
+    names = ["photo bicubic", "input bicubic", "SR", "pasted"]
+    print("| photo | crop px (LR) | model input px | " + " | ".join(names) + " |")
+    print("|" + "---|" * (3 + len(names)))
+    for r in rows:
+        print(f"| {r['photo']} | {r['crop']:.1f} | {r['model']} | "
+              + " | ".join(f"{r[n]:.2f}" for n in names) + " |")
+    whole = [r for r in rows if round(r["crop"]) <= r["model"]]   # enhance.py's "kept: inf"
+    for label, group in ((f"all {len(rows)} faces", rows),
+                         (f"the {len(whole)} faces whose input holds all of them", whole)):
+        for n in names[1:]:
+            d = np.array([r[n] - r["photo bicubic"] for r in group])
+            if len(d):
+                print(f"{label}: {n} - photo bicubic, dB: mean {d.mean():+.2f}, "
+                      f"min {d.min():+.2f}, max {d.max():+.2f}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
