@@ -300,10 +300,10 @@ class Trainer:
         else:
             self.sess.run(tf.global_variables_initializer())
             if self.opt.pretrained:   # fine-tuning: D and the optimiser slots start fresh
-                # all of G (check_fit made sure), or what --pretrained_layers shared shares
-                shared = checkpoints.restorable(checkpoints.generator_variables(design=False),
-                                                self.opt.pretrained)
-                tf.train.Saver(shared).restore(self.sess, self.opt.pretrained)
+                g_vars = checkpoints.generator_variables(design=False)
+                if self.opt.pretrained_layers == "shared":
+                    g_vars = checkpoints.restorable(g_vars, self.opt.pretrained)
+                tf.train.Saver(g_vars).restore(self.sess, self.opt.pretrained)
                 if self.g.ema:
                     self.sess.run(self.g.ema.reset)
                 print(f"generator initialised from {self.opt.pretrained}")
@@ -523,23 +523,29 @@ def checkpoint_to_resume(opt) -> str | None:
     return None
 
 
-def generator_fit(opt, prefix: str) -> tuple[list[str], list[tf.Variable]]:
-    """Why each generator variable of opt that the checkpoint `prefix` lacks or holds with
-    another shape cannot start from it, and the variables that can, found in a throwaway graph
-    before anything is written."""
+def generator_fit(opt, prefix: str) -> tuple[list[str], int, int]:
+    """Why each generator variable of opt cannot start from the checkpoint `prefix` (missing
+    there, or of another shape), how many of the generator's parameters can, and how many it
+    has; found in a throwaway graph before anything is written."""
     with tf.Graph().as_default():
         generators.build(opt, generators.lr_placeholder(opt))
         mine = checkpoints.generator_variables(design=False)
-        return checkpoints.mismatches(mine, prefix), checkpoints.restorable(mine, prefix)
+        count = lambda variables: sum(v.shape.num_elements() for v in variables)
+        return (checkpoints.mismatches(mine, prefix),
+                count(checkpoints.restorable(mine, prefix)), count(mine))
+
+
+def listed(items: list[str], shown: int = 5) -> str:
+    return "; ".join(items[:shown]) + (f"; and {len(items) - shown} more"
+                                       if len(items) > shown else "")
 
 
 def check_fit(opt, prefix: str, option: str) -> None:
     """ValueError naming the generator variables `prefix` lacks for opt, before anything of the
     run (opt.txt first) is written."""
-    wrong, _ = generator_fit(opt, prefix)
+    wrong, _, _ = generator_fit(opt, prefix)
     if wrong:
-        shown = "; ".join(wrong[:5]) + (f"; and {len(wrong) - 5} more" if len(wrong) > 5 else "")
-        raise ValueError(f"{option} {prefix} does not fit --model {opt.model}: {shown}. "
+        raise ValueError(f"{option} {prefix} does not fit --model {opt.model}: {listed(wrong)}. "
                          f"Pass the --model and --scale it was trained with (its opt.txt names them)")
 
 
@@ -561,13 +567,15 @@ def pretrained_options(opt):
 
 def shared_notes(opt, prefix: str) -> list[str]:
     """One note naming the generator variables of opt that start fresh because `prefix` lacks
-    them or holds them with another shape; ValueError if it shares no kernel."""
-    fresh, shared = generator_fit(opt, prefix)
-    if all(v.shape.rank < 2 for v in shared):   # the other models share EIPNet's RGB/b alone
-        raise ValueError(f"--pretrained {prefix} shares no generator kernel with --model "
-                         f"{opt.model}: pass weights of that model")
-    return [f"note: --pretrained_layers shared: {len(shared)} of {len(shared) + len(fresh)} "
-            f"generator variables from {prefix}; fresh: {'; '.join(fresh) or 'none'}"]
+    them or holds them with another shape; ValueError if it holds less than half of the
+    generator's parameters (weights of another model: they may share a layer or two)."""
+    fresh, shared, total = generator_fit(opt, prefix)
+    if shared < total / 2:
+        raise ValueError(f"--pretrained {prefix} holds {shared / total:.0%} of the parameters of "
+                         f"--model {opt.model}'s generator, less than half: pass weights of "
+                         f"that model")
+    return [f"note: --pretrained_layers shared: {shared:,} of {total:,} generator parameters "
+            f"({shared / total:.0%}) from {prefix}; fresh: {listed(fresh) or 'none'}"]
 
 
 def train(opt, train_paths: list[str], val: data.Example, resume: str | None) -> int:

@@ -117,9 +117,10 @@ class TrainOptions(BaseOptions):
                                  "is read from the checkpoint. Ignored with --continue_train")
         parser.add_argument("--pretrained_layers", default="all", choices=["all", "shared"],
                             help="all: --pretrained must fit the whole generator; shared: keep "
-                                 "this run's --scale and design, start the generator variables "
-                                 "that --pretrained holds with the same name and shape from it "
-                                 "and the others fresh (e.g. a 4x EIPNet from 8x weights)")
+                                 "this run's --scale and design (--tail included), start the "
+                                 "generator variables that --pretrained holds with the same name "
+                                 "and shape from it and the others fresh (e.g. a 4x EIPNet from "
+                                 "8x weights). Used only with --pretrained on a new run")
         parser.add_argument("--continue_train", action="store_true",
                             help="resume from the latest full checkpoint in the run folder")
         parser.add_argument("--max_to_keep", type=int, default=3)

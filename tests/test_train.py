@@ -146,13 +146,18 @@ def test_pretrained_fine_tunes_from_the_authors_weights(dataset, tmp_path):
 def test_a_4x_eipnet_starts_from_the_8x_weights_it_shares(dataset, tmp_path, capsys):
     """--scale 4 --pretrained_layers shared on the shipped 8x EIPNet: every variable of the
     same name and shape starts from it (one step moves it only a little), the first conv and
-    Step2_1's kernel, of other shapes at 4x, start fresh and are named; an SRResNet shares no
-    kernel with EIPNet and is refused in one line."""
+    Step2_1's kernel, of other shapes at 4x, start fresh and are named; an SRResNet, which
+    shares EIPNet's RGB bias alone, is refused in one line."""
     shipped = os.path.join(os.path.dirname(__file__), "..", "checkpoint", "eipnet_lfw128")
     train.main(train_args(dataset, tmp_path, "--niter", "1", "--val_freq", "1", "--save_freq",
                           "1", "--losses", "rgb", "--scale", "4", "--pretrained", shipped,
                           "--pretrained_layers", "shared"))
-    assert "17 of 20 generator variables from" in capsys.readouterr().out
+    note = next(line for line in capsys.readouterr().out.splitlines()
+                if line.startswith("note: --pretrained_layers shared"))
+    # 4x: 3,911,557 parameters; fresh: Conv1 (3x3x3x256 + 256) and Step2_1/w (3x3x256x512)
+    assert "2,724,741 of 3,911,557 generator parameters (70%)" in note
+    assert "generator/Conv1/w" in note and "generator/Step2_1/w" in note
+    assert "generator/Step2_2/w" not in note
     before = tf.train.load_checkpoint(os.path.join(shipped, "G_weight.ckpt"))
     after = tf.train.load_checkpoint(str(tmp_path / "run" / "G_weight.ckpt"))
     assert after.get_tensor("generator/Conv1/w").shape == (3, 3, 3, 256)
@@ -162,7 +167,7 @@ def test_a_4x_eipnet_starts_from_the_8x_weights_it_shares(dataset, tmp_path, cap
         assert 0 < np.abs(new - old).max() < 2e-3, name      # one Adam step of lr 1e-4
     assert after.get_tensor("generator/Step2_1/w").shape == (3, 3, 256, 512)
     srresnet = random_generator("srresnet", tmp_path / "srresnet")
-    with pytest.raises(SystemExit, match="shares no generator kernel with --model eipnet"):
+    with pytest.raises(SystemExit, match="holds 0% of the parameters of --model eipnet"):
         train.main(train_args(dataset, tmp_path, "--save_path", "run2", "--niter", "1",
                               "--pretrained", str(srresnet), "--pretrained_layers", "shared"))
 

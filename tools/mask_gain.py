@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/m
 
 import data
 import enhance
+from evaluation import metrics
 from photos import faces
 from tools import quality
 
@@ -34,21 +35,36 @@ def masked_psnr(img: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
 def face_row(original: np.ndarray, low: np.ndarray, base: np.ndarray, landmarks: np.ndarray,
              factor: int, model: enhance.Model) -> dict:
     """The four in-mask PSNRs of one face, `landmarks` in pixels of the downscaled `low`."""
-    size = model.gen.lr_size
-    lr, _ = enhance.model_input(low, landmarks, size)
-    sr = np.clip(model.gen(lr[None].astype(np.float32))[0][0], 0, 255)
+    lr, kept = enhance.model_input(low, landmarks, model.gen.lr_size)
+    sr = metrics.to_uint8(model.gen(lr[None].astype(np.float32))[0][0])
     out_marks = faces.scaled(landmarks, factor)
     native = int(round(faces.native_size(out_marks)))
     pasted = base.copy()
-    faces.paste(pasted, np.uint8(np.rint(sr)), out_marks)
-    at_native = lambda img: cv2.resize(np.float32(img), (native, native), interpolation=cv2.INTER_AREA)
+    faces.paste(pasted, sr, out_marks)
     truth, mask = faces.aligned_crop(original, out_marks, native), faces.face_mask(native)
-    upscaled = cv2.resize(np.float32(lr), (data.HR_SIZE, data.HR_SIZE), interpolation=cv2.INTER_CUBIC)
-    return {"crop": faces.native_size(landmarks), "model": size,
+    resized = lambda img, how: cv2.resize(np.float32(img), (native, native), interpolation=how)
+    return {"crop": faces.native_size(landmarks), "model": model.gen.lr_size,
+            "whole": np.isinf(kept),   # the input holds all of the face
             "photo bicubic": masked_psnr(faces.aligned_crop(base, out_marks, native), truth, mask),
-            "input bicubic": masked_psnr(at_native(upscaled), truth, mask),
-            "SR": masked_psnr(at_native(sr), truth, mask),
+            "input bicubic": masked_psnr(resized(lr, cv2.INTER_CUBIC), truth, mask),
+            "SR": masked_psnr(resized(sr, cv2.INTER_AREA), truth, mask),
             "pasted": masked_psnr(faces.aligned_crop(pasted, out_marks, native), truth, mask)}
+
+
+def photo_rows(path: str, factor: int, opt, detector: faces.Detector,
+               models: list[enhance.Model]) -> list[dict]:
+    """face_row of each face found in the photo at `path` downscaled by `factor`, false boxes
+    left out as enhance.py leaves them, each through the model enhance.py chooses for it."""
+    original, low, base = quality.downscaled(data.read_image(path), factor)
+    found, scale = enhance.detect(low, base, factor, detector)
+    rows = []
+    for face in found:
+        mine = faces.in_photo(face, scale)
+        if enhance.not_a_face(mine, low, opt) is None:
+            model = enhance.choose(faces.native_size(mine.landmarks), models)
+            rows.append({"photo": os.path.basename(path),
+                         **face_row(original, low, base, mine.landmarks, factor, model)})
+    return rows
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -61,25 +77,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
     opt = enhance.EnhanceOptions().parse(
         ["--input", args.photos, "--upscale", str(args.factor), "--weight_path",
          args.weight_path, "--weight_path_4x", args.weight_path_4x], verbose=False)
-    models = enhance.load_models(opt, enhance.model_prefixes(opt))
-    detector, rows = faces.Detector(), []
-    for path in sorted(glob.glob(os.path.join(args.photos, "*.jpg"))):
-        original, low, base = quality.downscaled(data.read_image(path), args.factor)
-        found, scale = enhance.detect(low, base, args.factor, detector)
-        for face in found:
-            mine = faces.in_photo(face, scale)
-            if enhance.not_a_face(mine, low, opt) is None:
-                model = enhance.choose(faces.native_size(mine.landmarks), models)
-                rows.append({"photo": os.path.basename(path),
-                             **face_row(original, low, base, mine.landmarks, args.factor, model)})
-    enhance.close(models)
+    models, detector = enhance.load_models(opt, enhance.model_prefixes(opt)), faces.Detector()
+    try:
+        rows = [row for path in sorted(glob.glob(os.path.join(args.photos, "*.jpg")))
+                for row in photo_rows(path, args.factor, opt, detector, models)]
+    finally:
+        enhance.close(models)
     names = ["photo bicubic", "input bicubic", "SR", "pasted"]
     print("| photo | crop px (LR) | model input px | " + " | ".join(names) + " |")
     print("|" + "---|" * (3 + len(names)))
     for r in rows:
         print(f"| {r['photo']} | {r['crop']:.1f} | {r['model']} | "
               + " | ".join(f"{r[n]:.2f}" for n in names) + " |")
-    whole = [r for r in rows if round(r["crop"]) <= r["model"]]   # enhance.py's "kept: inf"
+    whole = [r for r in rows if r["whole"]]
     for label, group in ((f"all {len(rows)} faces", rows),
                          (f"the {len(whole)} faces whose input holds all of them", whole)):
         for n in names[1:]:
