@@ -4,16 +4,19 @@ Nothing outside the face masks differs from the plain upscale.
 
     python enhance.py --input PHOTO_OR_DIR --result_dir OUT [--upscale 4] [--weight_path W]
 
-Each face goes to the model whose input holds all of it: faces of 16 px or less to the 8x model
-(--weight_path, 16x16 input), faces up to 32 px to the 4x model (--weight_path_4x, 32x32 input,
-where there is one), larger faces to the model with the largest input, when that input keeps
-the face (--min_kept_db).
+Each face of up to --max_native_px (40 px) goes to the 8x model (--weight_path) unwarped: the
+square of the photo that bounds its aligned crop, at the face's own size, super-resolved 8x and
+area-averaged to the output's scale, so no warp blurs it (docs/photos.md). With a 4x model
+(--weight_path_4x, e.g. checkpoint/eipnet_x4_photo), faces of 17-32 px go to it aligned
+(32x32 input) and faces of 33-40 px unwarped. Larger faces go aligned to the model with the
+largest input, when that input keeps the face (--min_kept_db).
 
 Writes to --result_dir (a new folder, or one of enhance.py's: result_folders.py), per photo
 <stem> (the file name without its extension, or with it when two photos share a stem):
 <stem>_enhanced.png, <stem>_upscaled.png (the plain bicubic upscale), <stem>_face<k>_lr.png and
-_sr.png (the aligned model input and 128x128 output of each enhanced face), <stem>_compare.png
-(before/after with crops) and <stem>_faces.json (each face's model and why).
+_sr.png (each enhanced face's model input and the SR pasted: 128x128 for an aligned face),
+<stem>_compare.png (before/after with crops) and <stem>_faces.json (each face's model, route
+and why).
 A box that is no face by its MTCNN score, template fit, size or dlib's face score is never
 enhanced (--min_score, --max_template_fit, --min_face_px, --min_dlib_score). Which faces are enhanced is measured per face
 (--min_kept_db); --all_faces forces every face.
@@ -25,7 +28,7 @@ import json
 import os
 import re
 import sys
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 import cv2
 import numpy as np
@@ -38,7 +41,6 @@ import checkpoints
 import data
 from evaluation import metrics
 from networks import generators
-from options.base_options import shipped_weights
 from options.enhance_options import EnhanceOptions
 from photos import faces
 import result_folders
@@ -66,18 +68,35 @@ def choose(native: float, models: list[Model]) -> Model:
     return next((m for m in models if native <= m.gen.lr_size), models[-1])
 
 
-def model_input(rgb: np.ndarray, landmarks: np.ndarray, size: int) -> tuple[np.ndarray, float]:
-    """The face's size x size model input (faces.aligned_crop at that size) and how much of the
-    face it keeps: the PSNR (dB) between the aligned face at its native resolution and the input
-    brought back to that size (bicubic). A face whose crop is `size` px or smaller loses nothing
-    (inf). One warp serves both."""
-    native = int(round(faces.native_size(landmarks)))
+def native_route(native: float, gen: Generator, max_px: float) -> bool:
+    """Whether a face of `native` px goes to `gen` unwarped (faces.native_crop): an EIPNet's
+    face of at most `max_px` (--max_native_px), unless it fits a 4x model's input. Measured by
+    tools/gain_by_size.py on lfw128/val, clean and JPEG 75 (docs/photos.md): the 8x model gains
+    more from the face as it is than from its 16 px aligned crop, the 4x one less from faces
+    that fit its 32 px input; above that input, the warp's blur costs more than the model
+    gains."""
+    fits_4x = gen.options.scale == 4 and native <= gen.lr_size
+    return gen.options.model == "eipnet" and native <= max_px and not fits_4x
+
+
+def model_input(rgb: np.ndarray, landmarks: np.ndarray, model: Model, opt
+                ) -> tuple[np.ndarray, float, tuple[int, int] | None]:
+    """The face's input to `model`, how much of the face it keeps, and where it sits in `rgb`.
+    On the native route: the unwarped native crop, which keeps all (inf), and its top-left
+    pixel. Otherwise the size x size aligned crop (faces.aligned_crop) and the PSNR (dB)
+    between the aligned face at its native resolution and the input brought back to that size
+    (bicubic; a crop of `size` px or smaller keeps all, inf), and None. One warp serves both."""
+    size, native = model.gen.lr_size, faces.native_size(landmarks)
+    if native_route(native, model.gen, opt.max_native_px):
+        crop, corner = faces.native_crop(rgb, landmarks)
+        return crop, float("inf"), corner
+    native = int(round(native))
     if native <= size:
-        return faces.aligned_crop(rgb, landmarks, size), float("inf")
+        return faces.aligned_crop(rgb, landmarks, size), float("inf"), None
     crop = faces.aligned_crop(rgb, landmarks, native)
     lr = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
     return lr, float(metrics.psnr(crop, cv2.resize(lr, (native, native),
-                                                   interpolation=cv2.INTER_CUBIC)))
+                                                   interpolation=cv2.INTER_CUBIC))), None
 
 
 def face_size(face: faces.Face) -> float:
@@ -104,9 +123,13 @@ def not_a_face(face: faces.Face, rgb: np.ndarray, opt) -> str | None:
     return None
 
 
-def decide(kept_db: float, size: int, opt) -> tuple[bool, str]:
-    """Whether a face whose size x size input keeps `kept_db` of it is enhanced, and why."""
+def decide(kept_db: float, size: int, opt, native: bool = False) -> tuple[bool, str]:
+    """Whether a face whose size x size input keeps `kept_db` of it is enhanced, and why
+    (`native`: the input is the face's unwarped native crop)."""
     model = f"the {size}x{size} input"
+    if native:
+        return True, (f"the face's unwarped {size}x{size} crop is the model's input (faces up "
+                      f"to --max_native_px {opt.max_native_px:g} px): no warp blurs it")
     if kept_db == float("inf"):
         return True, f"the face's crop is {size} px or less: {model} holds all of it"
     if kept_db >= opt.min_kept_db:
@@ -166,38 +189,67 @@ def enhance_photo(rgb: np.ndarray, canvas: np.ndarray, opt, detector: faces.Dete
     model runs on opt.batchSize of its faces at a time."""
     u = opt.upscale
     found, scale = detect(rgb, canvas, u, detector)
-    records, inputs, pasted, picked = [], [], [], []
+    records, inputs, pasted, picked, corners = [], [], [], [], []
     for face in found:
         mine = faces.in_photo(face, scale)   # in pixels of the input photo
         native = faces.native_size(mine.landmarks)
         picked.append(choose(native, models))
-        lr, kept = model_input(rgb, mine.landmarks, picked[-1].gen.lr_size)
+        lr, kept, corner = model_input(rgb, mine.landmarks, picked[-1], opt)
         inputs.append(lr)
+        corners.append(corner)
         # in pixels of the output: as found when searched there
         pasted.append(face.landmarks if scale == u else faces.scaled(mine.landmarks, u))
         false = not_a_face(mine, rgb, opt)
-        enhanced, why = (False, false) if false else decide(kept, len(lr), opt)
+        enhanced, why = (False, false) if false else decide(kept, len(lr), opt, corner is not None)
         records.append({"box": rounded(mine.box), "score": round(face.score, 4),
                         "landmarks": dict(zip(faces.POINTS, rounded(mine.landmarks))),
                         "template_fit_px": round(faces.template_fit(mine.landmarks), 2),
                         "native_crop_size": round(native, 1),
                         "detail_kept_db": None if np.isinf(kept) else round(kept, 2),
                         "enhanced": enhanced, "model": picked[-1].weights if enhanced else None,
+                        "route": ("aligned" if corner is None else "native") if enhanced else None,
                         "reason": why})
     chosen = [k for k, r in enumerate(records) if r["enhanced"]]
     # the bicubic regions before any face is pasted: neighbouring faces' regions may overlap
-    boxes = [faces.mask_box(pasted[k], data.HR_SIZE, canvas.shape) for k in chosen]
+    boxes = [faces.mask_box(pasted[k], data.HR_SIZE, canvas.shape) if corners[k] is None else
+             faces.block_box(scaled_corner(corners[k], u), u * len(inputs[k]), canvas.shape)
+             for k in chosen]
     bicubic = dict(zip(chosen, (canvas[y0:y1, x0:x1].copy() for x0, y0, x1, y1 in boxes)))
     before = preview(canvas)
     crops = {}
-    for m in models:
-        mine = [k for k in chosen if picked[k] is m]
-        for batch in data.iterate_batches(mine, opt.batchSize):
-            lr = np.stack([inputs[k] for k in batch])
-            for k, low, high in zip(batch, lr, metrics.to_uint8(m.gen(lr)[0])):
-                records[k]["paste_box"] = faces.paste(canvas, high, pasted[k])   # output pixels
-                crops[k] = (low, high, bicubic[k])
+    for k, high in super_resolved([k for k in chosen if corners[k] is None], inputs, picked,
+                                  opt.batchSize):
+        records[k]["paste_box"] = faces.paste(canvas, high, pasted[k])   # output pixels
+        crops[k] = (inputs[k], high, bicubic[k])
+    for k in (k for k in chosen if corners[k] is not None):   # one size per face: one by one
+        high = native_sr(picked[k].gen, inputs[k], u)
+        records[k]["paste_box"] = faces.paste_block(canvas, high, scaled_corner(corners[k], u))
+        crops[k] = (inputs[k], high, bicubic[k])
     return Enhanced(records, [crops[k] for k in chosen], before)
+
+
+def scaled_corner(corner: tuple[int, int], upscale: int) -> tuple[int, int]:
+    """An input pixel's top-left output pixel in the plain upscale (cv2.resize's rule)."""
+    return upscale * corner[0], upscale * corner[1]
+
+
+def super_resolved(chosen: list[int], inputs: list[np.ndarray], picked: list[Model],
+                   batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(k, uint8 SR) of each aligned face k in `chosen`, batch_size faces of a model at a time."""
+    for m in dict.fromkeys(picked[k] for k in chosen):
+        for batch in data.iterate_batches([k for k in chosen if picked[k] is m], batch_size):
+            yield from zip(batch, metrics.to_uint8(m.gen(np.stack([inputs[k] for k in batch]))[0]))
+
+
+def native_sr(gen: Generator, lr: np.ndarray, upscale: int) -> np.ndarray:
+    """The SR of an unwarped n x n crop, brought to the output's upscale x n px when the
+    model's scale is another (area down, bicubic up: the pixel-centre rule of the upscale)."""
+    high = metrics.to_uint8(gen.native(lr[None]))[0]
+    side = upscale * len(lr)
+    if len(high) == side:
+        return high
+    method = cv2.INTER_AREA if len(high) > side else cv2.INTER_CUBIC
+    return cv2.resize(high, (side, side), interpolation=method)
 
 
 def before_after(result: Enhanced, out: np.ndarray, path: str, title: str) -> None:
@@ -275,12 +327,10 @@ def enhance_file(path: str, rgb: np.ndarray, stem: str, opt, detector, models) -
 
 
 def model_prefixes(opt) -> list[str]:
-    """The intact checkpoint prefixes of --weight_path and of --weight_path_4x (its default,
-    the shipped 4x model, only where it is in this checkout; "none": no 4x model)."""
-    x4, shipped = opt.weight_path_4x, shipped_weights("eipnet", 4)
-    if x4 is None:   # a folder without a kept G (a training run there) is not the shipped model
-        x4 = shipped if os.path.isfile(os.path.join(shipped, checkpoints.G_WEIGHT + ".index")) \
-            else "none"
+    """The intact checkpoint prefixes of --weight_path and of --weight_path_4x, if one is given
+    (by default none: the 8x model takes every face unwarped and beat the 4x one on the shared
+    photos and on lfw128/val, docs/photos.md)."""
+    x4 = opt.weight_path_4x
     prefixes = [checkpoints.intact(checkpoints.resolve(opt.weight_path))]
     if x4.lower() != "none":
         prefixes.append(checkpoints.intact(checkpoints.resolve(x4, "--weight_path_4x"),

@@ -62,6 +62,7 @@ class Generator:
             self.lr = generators.lr_placeholder(self.options)
             self.out = self.build(self.lr)
             saver = checkpoints.generator_saver()
+        self.native_lr = self.native_out = None   # native(): built on first use
         self.sess = tf.Session(graph=self.graph, config=session_config(opt.precision, opt.gpu_ids))
         try:
             saver.restore(self.sess, prefix)
@@ -80,6 +81,16 @@ class Generator:
         fetch = {"rgb": self.out.rgb, **side_outputs(self.out)}
         got = self.sess.run(fetch, {self.lr: np.asarray(lr, np.float32)})
         return got.pop("rgb"), got
+
+    def native(self, lr: np.ndarray) -> np.ndarray:
+        """SR (N,sn,sn,3) of faces (N,n,n,3) of any size n, s the model's scale (EIPNet, whose
+        layers are all convolutions); unclipped floats. The graph for it is built on first use
+        and shares the restored weights."""
+        if self.native_out is None:
+            with self.graph.as_default():
+                self.native_lr = tf.placeholder(tf.float32, [None, None, None, 3], "lr_any")
+                self.native_out = self.build(self.native_lr, reuse=True).rgb
+        return self.sess.run(self.native_out, {self.native_lr: np.asarray(lr, np.float32)})
 
     def close(self) -> None:
         self.sess.close()

@@ -6,6 +6,11 @@ from .base_options import BaseOptions, add_weight_path, shipped_weights
 # tools/quality.py's per-face scores (docs/photos.md).
 MIN_KEPT_DB = 40.0
 
+# Faces up to this size go to their model unwarped at their native size, but for those that fit
+# the 4x model's 32 px input (enhance.native_route); measured by tools/gain_by_size.py
+# (docs/photos.md): past 40 px the 4x model's lead over bicubic on lfw128/val falls.
+MAX_NATIVE_PX = 40.0
+
 # A detected box is enhanced only if it passes all four. Measured on the 69 boxes MTCNN finds on
 # ../shared/data/photos (native, JPEG 75, 4x area down, both; searched at --upscale 4) by
 # tools/face_filter_check.py (docs/photos.md, "Telling faces from false boxes"):
@@ -39,14 +44,18 @@ class EnhanceOptions(BaseOptions):
         parser.add_argument("--upscale", type=int, default=4,
                             help="output size = upscale x input (bicubic outside the faces)")
         add_weight_path(parser, scales=False)
-        parser.add_argument("--weight_path_4x", default=None,
-                            help="an EIPNet trained at scale 4 (train.py's option) for the faces of 17-32 px "
-                                 "(and larger ones); default: " + shipped_weights("eipnet", 4) +
-                                 " where this checkout has it; none: the 8x model only")
+        parser.add_argument("--weight_path_4x", default="none",
+                            help="an EIPNet trained at scale 4 (train.py's option; shipped: " +
+                                 shipped_weights("eipnet", 4) + ") for the faces of 17-32 px "
+                                 "(and larger ones); none: the 8x model takes every face")
         parser.add_argument("--min_kept_db", type=float, default=MIN_KEPT_DB,
                             help="enhance a face larger than the largest model input only when "
                                  "that input keeps its detail: "
                                  "PSNR of the input brought back to the native face >= this")
+        parser.add_argument("--max_native_px", type=float, default=MAX_NATIVE_PX,
+                            help="faces up to this size (px) are the model's input unwarped at "
+                                 "their own size, but for those that fit the 4x model's input; "
+                                 "larger ones follow --min_kept_db")
         parser.add_argument("--all_faces", action="store_true",
                             help="enhance every face, whatever --min_kept_db says")
         parser.add_argument("--min_score", type=float, default=MIN_SCORE,

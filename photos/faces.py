@@ -169,19 +169,14 @@ def scaled(landmarks: np.ndarray, factor: float) -> np.ndarray:
 
 
 def face_mask(size: int) -> np.ndarray:
-    """A feathered mask (size, size) float32 0..1 in crop coordinates: an ellipse over the face
-    (brows to chin, from the template: centred between the eyes and the mouth, 1.1 eye
-    distances wide and 1.3 high on each side), blurred over 1/16 of the crop. Only the face is
-    pasted; hair and background stay the plain upscale."""
-    t = template(size)
-    eye_mid, mouth_mid = t[:2].mean(0), t[3:].mean(0)
-    eyes = float(np.linalg.norm(t[1] - t[0]))
-    centre = (eye_mid + mouth_mid) / 2
-    mask = np.zeros((size, size), np.float32)
-    cv2.ellipse(mask, (int(round(centre[0] * 16)), int(round(centre[1] * 16))),
-                (int(round(1.1 * eyes * 16)), int(round(1.3 * eyes * 16))), 0, 0, 360, 1.0, -1,
-                shift=4)
+    """A feathered mask (size, size) float32 0..1 in crop coordinates: the whole aligned crop,
+    falling to 0 over 1/16 of it at its border. The whole crop, not only the face: on
+    lfw128/val the photo models beat bicubic over all of it, on the hair and the background
+    more than on the face (docs/photos.md, "Each face to its model")."""
     k = max(3, size // 16) | 1
+    inner = k // 2 + 1
+    mask = np.zeros((size, size), np.float32)
+    mask[inner:size - inner, inner:size - inner] = 1
     mask = cv2.GaussianBlur(mask, (k, k), 0)
     mask[mask < 1 / 255] = 0   # no weight too small to change a pixel's value
     return mask
@@ -240,6 +235,21 @@ def mask_box(landmarks: np.ndarray, crop_size: int, shape: tuple) -> tuple | Non
     return box
 
 
+def native_crop(rgb: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """The face unwarped: the square block of `rgb` that bounds its aligned crop (the crop's
+    native size for an upright face, up to 1.41 times it for one turned 45 degrees), at whole
+    pixels (the border replicated), and the block's top-left pixel (x, y). No resampling:
+    enhance.py's native route (docs/photos.md)."""
+    size = native_size(landmarks)
+    to_crop = alignment(landmarks, size)
+    cos, sin = np.abs(to_crop[:, 0])
+    n = int(round(size * (cos + sin) / np.hypot(cos, sin)))
+    centre = cv2.invertAffineTransform(to_crop) @ ((size - 1) / 2, (size - 1) / 2, 1.0)
+    x0, y0 = (int(round(c - (n - 1) / 2)) for c in centre)
+    big = cv2.copyMakeBorder(rgb, n, n, n, n, cv2.BORDER_REPLICATE)
+    return big[y0 + n:y0 + 2 * n, x0 + n:x0 + 2 * n], (x0, y0)
+
+
 def paste(canvas: np.ndarray, crop: np.ndarray, landmarks: np.ndarray) -> tuple | None:
     """Blends `crop` (aligned at its own size) into `canvas` (uint8, pixels of which
     `landmarks` are given) in place, through face_mask, area-averaged first to the face's size
@@ -258,6 +268,31 @@ def paste(canvas: np.ndarray, crop: np.ndarray, landmarks: np.ndarray) -> tuple 
         out = base.astype(np.float32) + mask * (face - base)
         canvas[y0:y1, x0:x1] = np.where(mask > 0, np.clip(np.rint(out), 0, 255), base)
         box = union(box, mask[..., 0], (x0, y0))
+    return box
+
+
+def block_box(corner: tuple[int, int], n: int, shape: tuple) -> tuple | None:
+    """(left, top, right, bottom) of the n x n block at `corner` (x, y) in an image of `shape`,
+    clipped to it; None if it misses the image."""
+    (x, y), (h, w) = corner, shape[:2]
+    box = (max(x, 0), max(y, 0), min(x + n, w), min(y + n, h))
+    return box if box[0] < box[2] and box[1] < box[3] else None
+
+
+def paste_block(canvas: np.ndarray, block: np.ndarray, corner: tuple[int, int]
+                ) -> tuple | None:
+    """Blends the unwarped square `block` (native_crop's SR, in canvas pixels) into `canvas`
+    in place where its pixel (0, 0) is canvas pixel `corner` (x, y), through face_mask at the
+    block's size: no warp, so the SR keeps every pixel it made. Pixels where the mask is 0 keep
+    their value exactly. Returns block_box, the region it may change."""
+    box = block_box(corner, len(block), canvas.shape)
+    if box is None:
+        return None
+    (x, y), (x0, y0, x1, y1) = corner, box
+    mask = face_mask(len(block))[y0 - y:y1 - y, x0 - x:x1 - x, None]
+    base = canvas[y0:y1, x0:x1]
+    out = base + mask * (block[y0 - y:y1 - y, x0 - x:x1 - x].astype(np.float32) - base)
+    canvas[y0:y1, x0:x1] = np.where(mask > 0, np.clip(np.rint(out), 0, 255), base)
     return box
 
 

@@ -1,11 +1,12 @@
 """A generator's PSNR gain over bicubic by the face's size in the photo (docs/photos.md):
 each lfw128/val face is area-averaged to n px, brought to the model's input as enhance.py
-brings a face of that size (faces.aligned_crop: bicubic up, or area down), super-resolved, and
+brings a face of that size (faces.aligned_crop: bicubic up, or area down; a 4x EIPNet takes a
+face larger than its input as it is: enhance.py's native route), super-resolved, and
 scored at the size enhance.py pastes it at in a 4x upscale (4n px, both sides area-averaged
-from 128) against a bicubic 4x of the n px face. No blur, noise or JPEG: the model's gain on
+from 128; past 32 px, at 128 px, the HR's own size) against a bicubic 4x of the n px face. No blur, noise or JPEG: the model's gain on
 clean faces of the sizes a downscaled photo holds.
 
-    python tools/gain_by_size.py --weight_path checkpoint/eipnet_x4_photo [--sizes 12,16,20,24,28,32]
+    python tools/gain_by_size.py --weight_path checkpoint/eipnet_x4_photo [--sizes 12,16,20,24,28,32] [--jpeg 75]
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/g
 
 import checkpoints
 import data
+import enhance
 from evaluation import metrics
 from options.base_options import int_list
 from options.test_options import TestOptions
@@ -30,15 +32,22 @@ import test as test_script
 UPSCALE = 4   # enhance.py's default
 
 
-def gains(generator, hrs: np.ndarray, n: int) -> np.ndarray:
-    """Per face, PSNR(SR) - PSNR(bicubic) at 4n px, dB, for faces of n px in the photo."""
+def gains(generator, hrs: np.ndarray, n: int, quality: int = 0) -> np.ndarray:
+    """Per face, PSNR(SR) - PSNR(bicubic) at 4n px, dB, for faces of n px in the photo (saved
+    as JPEG at `quality` unless 0)."""
     small = [data.area_downscale(hr, n) for hr in hrs]
-    lr = np.stack([data.resize_face(s, generator.lr_size) for s in small]).astype(np.float32)
-    out = UPSCALE * n
+    if quality:
+        small = [data.jpeg(s, quality) for s in small]
+    if enhance.native_route(n, generator, float("inf")):   # as enhance.py: the face unwarped
+        srs = generator.native(np.stack(small))
+    else:
+        srs = generator(np.stack([data.resize_face(s, generator.lr_size) for s in small]))[0]
+    out = min(UPSCALE * n, data.HR_SIZE)   # past 128 px both are scored at the HR's size
     result = []
-    for hr, s, sr in zip(hrs, small, metrics.to_uint8(generator(lr)[0])):
+    for hr, s, sr in zip(hrs, small, metrics.to_uint8(srs)):
         ref = data.area_downscale(hr, out)
-        bicubic = cv2.resize(s, (out, out), interpolation=cv2.INTER_CUBIC)
+        bicubic = data.area_downscale(cv2.resize(s, (UPSCALE * n,) * 2,
+                                                 interpolation=cv2.INTER_CUBIC), out)
         result.append(metrics.psnr(ref, data.area_downscale(sr, out)) - metrics.psnr(ref, bicubic))
     return np.array(result)
 
@@ -51,6 +60,8 @@ def main(argv: list[str] | None = None) -> dict[int, np.ndarray]:
     parser.add_argument("--faces", type=int, default=64, help="the first N faces of --val")
     parser.add_argument("--sizes", type=int_list, default=[12, 16, 20, 24, 28, 32],
                         help="face sizes in the photo, px (the crop's side)")
+    parser.add_argument("--jpeg", type=int, default=0,
+                        help="the n px faces saved as JPEG at this quality first (0: not)")
     args = parser.parse_args(argv)
     paths = sorted(glob.glob(os.path.join(args.val, "*")))[:args.faces]
     if not paths:
@@ -62,13 +73,15 @@ def main(argv: list[str] | None = None) -> dict[int, np.ndarray]:
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     hrs = np.stack([data.read_image(p) for p in paths])
-    print(f"{args.weight_path}, {len(paths)} faces of {args.val}\n\n"
-          "| face px in the photo | pasted at px | PSNR gain over bicubic, mean (dB) | faces ahead |\n"
+    print(f"{args.weight_path}, {len(paths)} faces of {args.val}"
+          + (f", JPEG {args.jpeg}" if args.jpeg else "") + "\n\n"
+          "| face px in the photo | pasted at px (scored at) | PSNR gain over bicubic, mean (dB) | faces ahead |\n"
           "|---|---|---|---|")
     result = {}
     for n in args.sizes:
-        result[n] = g = gains(generator, hrs, n)
-        print(f"| {n} | {UPSCALE * n} | {g.mean():+.2f} | {np.mean(g > 0):.0%} |")
+        result[n] = g = gains(generator, hrs, n, args.jpeg)
+        print(f"| {n} | {UPSCALE * n} ({min(UPSCALE * n, data.HR_SIZE)}) | {g.mean():+.2f} | "
+              f"{np.mean(g > 0):.0%} |")
     generator.close()
     return result
 

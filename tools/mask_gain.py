@@ -4,7 +4,7 @@ mask, at the face's native size in the original photo, four ways against the ori
 the photo's own bicubic upscale, the bicubic of the model's aligned input, the model's SR,
 and the SR pasted into the upscale as enhance.py pastes it.
 
-    python tools/mask_gain.py --weight_path W [--weight_path_4x W4 | none] [--factor 4]
+    python tools/mask_gain.py [--weight_path W] [--weight_path_4x W4 | none] [--factor 4]
 """
 from __future__ import annotations
 
@@ -32,22 +32,40 @@ def masked_psnr(img: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
     return float(10 * np.log10(255.0 ** 2 / (err.sum() / (3 * mask.sum()))))
 
 
+def placed(base: np.ndarray, block: np.ndarray, corner: tuple[int, int]) -> np.ndarray:
+    """A copy of `base` with `block` in place at `corner` (x, y), unblended (clipped)."""
+    out = base.copy()
+    (x0, y0), n, (h, w) = corner, len(block), base.shape[:2]
+    top, left = max(y0, 0), max(x0, 0)
+    out[top:min(y0 + n, h), left:min(x0 + n, w)] = block[top - y0:min(n, h - y0),
+                                                         left - x0:min(n, w - x0)]
+    return out
+
+
 def face_row(original: np.ndarray, low: np.ndarray, base: np.ndarray, landmarks: np.ndarray,
-             factor: int, model: enhance.Model) -> dict:
+             factor: int, model: enhance.Model, opt) -> dict:
     """The four in-mask PSNRs of one face, `landmarks` in pixels of the downscaled `low`."""
-    lr, kept = enhance.model_input(low, landmarks, model.gen.lr_size)
-    sr = metrics.to_uint8(model.gen(lr[None].astype(np.float32))[0][0])
+    lr, kept, corner = enhance.model_input(low, landmarks, model, opt)
     out_marks = faces.scaled(landmarks, factor)
     native = int(round(faces.native_size(out_marks)))
-    pasted = base.copy()
-    faces.paste(pasted, sr, out_marks)
     truth, mask = faces.aligned_crop(original, out_marks, native), faces.face_mask(native)
-    resized = lambda img, how: cv2.resize(np.float32(img), (native, native), interpolation=how)
+    pasted = base.copy()
+    if corner is None:
+        sr = metrics.to_uint8(model.gen(lr[None].astype(np.float32))[0][0])
+        faces.paste(pasted, sr, out_marks)
+        resized = lambda img, how: cv2.resize(np.float32(img), (native, native), interpolation=how)
+        seen = {"input bicubic": resized(lr, cv2.INTER_CUBIC), "SR": resized(sr, cv2.INTER_AREA)}
+    else:   # the native route: the input and its SR unwarped, in place in the upscale
+        sr, at = enhance.native_sr(model.gen, lr, factor), enhance.scaled_corner(corner, factor)
+        faces.paste_block(pasted, sr, at)
+        seen = {name: faces.aligned_crop(placed(base, block, at), out_marks, native)
+                for name, block in (("input bicubic", enhance.plain_upscale(lr, factor)),
+                                    ("SR", sr))}
     return {"crop": faces.native_size(landmarks), "model": model.gen.lr_size,
+            "route": "aligned" if corner is None else "native",
             "whole": np.isinf(kept),   # the input holds all of the face
             "photo bicubic": masked_psnr(faces.aligned_crop(base, out_marks, native), truth, mask),
-            "input bicubic": masked_psnr(resized(lr, cv2.INTER_CUBIC), truth, mask),
-            "SR": masked_psnr(resized(sr, cv2.INTER_AREA), truth, mask),
+            **{name: masked_psnr(img, truth, mask) for name, img in seen.items()},
             "pasted": masked_psnr(faces.aligned_crop(pasted, out_marks, native), truth, mask)}
 
 
@@ -63,7 +81,7 @@ def photo_rows(path: str, factor: int, opt, detector: faces.Detector,
         if enhance.not_a_face(mine, low, opt) is None:
             model = enhance.choose(faces.native_size(mine.landmarks), models)
             rows.append({"photo": os.path.basename(path),
-                         **face_row(original, low, base, mine.landmarks, factor, model)})
+                         **face_row(original, low, base, mine.landmarks, factor, model, opt)})
     return rows
 
 
@@ -71,12 +89,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", default="../shared/data/photos")
     parser.add_argument("--factor", type=int, default=4, help="downscale and upscale factor")
-    parser.add_argument("--weight_path", default="checkpoint/eipnet_lfw128")
-    parser.add_argument("--weight_path_4x", default="none", help="enhance.py's 4x model, or none")
+    parser.add_argument("--weight_path", default=None, help="enhance.py's 8x model (its default)")
+    parser.add_argument("--weight_path_4x", default=None,
+                        help="enhance.py's 4x model (its default), or none")
     args = parser.parse_args(argv)
     opt = enhance.EnhanceOptions().parse(
-        ["--input", args.photos, "--upscale", str(args.factor), "--weight_path",
-         args.weight_path, "--weight_path_4x", args.weight_path_4x], verbose=False)
+        ["--input", args.photos, "--upscale", str(args.factor)]
+        + quality.weight_flags(args), verbose=False)
     models, detector = enhance.load_models(opt, enhance.model_prefixes(opt)), faces.Detector()
     try:
         rows = [row for path in sorted(glob.glob(os.path.join(args.photos, "*.jpg")))
@@ -84,10 +103,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     finally:
         enhance.close(models)
     names = ["photo bicubic", "input bicubic", "SR", "pasted"]
-    print("| photo | crop px (LR) | model input px | " + " | ".join(names) + " |")
-    print("|" + "---|" * (3 + len(names)))
+    print("| photo | crop px (LR) | model input px | route | " + " | ".join(names) + " |")
+    print("|" + "---|" * (4 + len(names)))
     for r in rows:
-        print(f"| {r['photo']} | {r['crop']:.1f} | {r['model']} | "
+        print(f"| {r['photo']} | {r['crop']:.1f} | {r['model']} | {r['route']} | "
               + " | ".join(f"{r[n]:.2f}" for n in names) + " |")
     whole = [r for r in rows if r["whole"]]
     for label, group in ((f"all {len(rows)} faces", rows),

@@ -155,20 +155,25 @@ def mean_row(label: str, rows: list[dict]) -> str:
             f"{mean['bicubic']['id']:.3f} | {mean['enhance']['id']:.3f} |")
 
 
+def weight_flags(args: argparse.Namespace) -> list[str]:
+    """enhance.py's weight flags of those given in `args` (the others: enhance.py's defaults)."""
+    return [flag for name in ("weight_path", "weight_path_4x") if getattr(args, name)
+            for flag in (f"--{name}", getattr(args, name))]
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", default="../shared/data/photos")
     parser.add_argument("--factor", type=int, default=4, help="downscale and upscale factor")
-    parser.add_argument("--weight_path", default="checkpoint/eipnet_lfw128")
+    parser.add_argument("--weight_path", default=None, help="enhance.py's 8x model (its default)")
     parser.add_argument("--weight_path_4x", default=None,
-                        help="enhance.py's 4x model (default: the shipped one, if here; none)")
+                        help="enhance.py's 4x model (its default), or none")
     parser.add_argument("--jpeg", type=int_list, default=[0, 75],
                         help="JPEG qualities of the downscaled photo, one check each (0: none)")
     parser.add_argument("--all_faces", action="store_true", help="enhance every face")
     args = parser.parse_args(argv)
     opt = enhance.EnhanceOptions().parse(
-        ["--input", args.photos, "--upscale", str(args.factor), "--weight_path", args.weight_path]
-        + (["--weight_path_4x", args.weight_path_4x] if args.weight_path_4x else [])
+        ["--input", args.photos, "--upscale", str(args.factor)] + weight_flags(args)
         + (["--all_faces"] if args.all_faces else []), verbose=False)
     truth = detectors.read_truth(os.path.join(args.photos, "faces.csv"))
     try:
