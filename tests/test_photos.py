@@ -412,6 +412,23 @@ def test_gain_by_size_scores_the_model_against_bicubic(tmp_path, capsys):
         gain_by_size.main(["--weight_path", str(tmp_path / "none")])
 
 
+def test_gain_map_splits_the_crop_into_face_and_the_rest(tmp_path, capsys):
+    """tools/gain_map.py on real val faces: the face region is the middle of the crop (a
+    quarter to three quarters of it); the shipped 8x model beats bicubic on the face and on the
+    rest of the crop on clean faces, an untrained generator loses on both."""
+    from tools import gain_map
+    face = gain_map.face_region()
+    assert 0.25 < face.mean() < 0.75 and face[64, 64] and not face[0, 0]
+    val = str(SHARED / "data" / "lfw128" / "val")
+    shipped = gain_map.main(["--weight_path", str(SHIPPED), "--val", val, "--faces", "4",
+                             "--degradation", "bilinear_chain"])
+    assert all(g > 0.5 for g in shipped.values()), shipped
+    untrained = gain_map.main(["--weight_path", str(random_generator("eipnet", tmp_path / "g")),
+                               "--val", val, "--faces", "4"])
+    assert all(g < -3 for g in untrained.values()), untrained
+    assert "| rest of the crop |" in capsys.readouterr().out
+
+
 def test_mask_gain_splits_the_gain_inside_the_paste_mask(capsys):
     """tools/mask_gain.py on the shared photos, 4x area, with the shipped 8x model alone: one
     row per real face found (17), each of them (10-36 px) unwarped, so the bicubic of its input

@@ -52,17 +52,17 @@ def gains(generator, hrs: np.ndarray, n: int, quality: int = 0) -> np.ndarray:
     return np.array(result)
 
 
-def main(argv: list[str] | None = None) -> dict[int, np.ndarray]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_val_arguments(parser: argparse.ArgumentParser, faces: int) -> None:
+    """--weight_path, --model, --val and --faces, of this tool and tools/gain_map.py."""
     parser.add_argument("--weight_path", required=True, help="a generator's checkpoint (any --scale)")
     parser.add_argument("--model", default="eipnet")
     parser.add_argument("--val", default="../shared/data/lfw128/val")
-    parser.add_argument("--faces", type=int, default=64, help="the first N faces of --val")
-    parser.add_argument("--sizes", type=int_list, default=[12, 16, 20, 24, 28, 32],
-                        help="face sizes in the photo, px (the crop's side)")
-    parser.add_argument("--jpeg", type=int, default=0,
-                        help="the n px faces saved as JPEG at this quality first (0: not)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--faces", type=int, default=faces, help="the first N faces of --val")
+
+
+def generator_and_faces(args: argparse.Namespace) -> tuple[test_script.Generator, np.ndarray]:
+    """The generator of --weight_path and the first --faces faces of --val (RGB uint8), or an
+    exit in one line naming what is missing."""
     paths = sorted(glob.glob(os.path.join(args.val, "*")))[:args.faces]
     if not paths:
         sys.exit(f"error: no faces in {args.val}: pass --val a folder of 128x128 faces")
@@ -72,8 +72,19 @@ def main(argv: list[str] | None = None) -> dict[int, np.ndarray]:
         generator = test_script.Generator(opt, checkpoints.intact(checkpoints.resolve(args.weight_path)))
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
-    hrs = np.stack([data.read_image(p) for p in paths])
-    print(f"{args.weight_path}, {len(paths)} faces of {args.val}"
+    return generator, np.stack([data.read_image(p) for p in paths])
+
+
+def main(argv: list[str] | None = None) -> dict[int, np.ndarray]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_val_arguments(parser, faces=64)
+    parser.add_argument("--sizes", type=int_list, default=[12, 16, 20, 24, 28, 32],
+                        help="face sizes in the photo, px (the crop's side)")
+    parser.add_argument("--jpeg", type=int, default=0,
+                        help="the n px faces saved as JPEG at this quality first (0: not)")
+    args = parser.parse_args(argv)
+    generator, hrs = generator_and_faces(args)
+    print(f"{args.weight_path}, {len(hrs)} faces of {args.val}"
           + (f", JPEG {args.jpeg}" if args.jpeg else "") + "\n\n"
           "| face px in the photo | pasted at px (scored at) | PSNR gain over bicubic, mean (dB) | faces ahead |\n"
           "|---|---|---|---|")
