@@ -186,7 +186,7 @@ def preview(img: np.ndarray) -> np.ndarray:
 def enhance_photo(rgb: np.ndarray, canvas: np.ndarray, opt, detector: faces.Detector,
                   models: list[Model]) -> Enhanced:
     """Pastes the enhanced faces of `rgb` into `canvas`, its plain upscale, in place; each
-    model runs on opt.batchSize of its faces at a time."""
+    model runs on opt.batchSize of its aligned faces at a time, on unwarped ones one by one."""
     u = opt.upscale
     found, scale = detect(rgb, canvas, u, detector)
     records, inputs, pasted, picked, corners = [], [], [], [], []
@@ -208,6 +208,8 @@ def enhance_photo(rgb: np.ndarray, canvas: np.ndarray, opt, detector: faces.Dete
                         "detail_kept_db": None if np.isinf(kept) else round(kept, 2),
                         "enhanced": enhanced, "model": picked[-1].weights if enhanced else None,
                         "route": ("aligned" if corner is None else "native") if enhanced else None,
+                        "input_px": len(lr),   # the unwarped square's corner (x, y), photo px:
+                        "corner": None if corner is None else list(corner),
                         "reason": why})
     chosen = [k for k, r in enumerate(records) if r["enhanced"]]
     # the bicubic regions before any face is pasted: neighbouring faces' regions may overlap

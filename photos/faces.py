@@ -169,10 +169,10 @@ def scaled(landmarks: np.ndarray, factor: float) -> np.ndarray:
 
 
 def face_mask(size: int) -> np.ndarray:
-    """A feathered mask (size, size) float32 0..1 in crop coordinates: the whole aligned crop,
-    falling to 0 over 1/16 of it at its border. The whole crop, not only the face: on
-    lfw128/val the photo models beat bicubic over all of it, on the hair and the background
-    more than on the face (docs/photos.md, "Each face to its model")."""
+    """A feathered mask (size, size) float32 0..1 over a whole crop (the aligned crop, or the
+    unwarped square that bounds it), falling to 0 over 1/16 of it at its border. The whole
+    crop, not only the face: on lfw128/val the models beat bicubic as much on the hair and the
+    background as on the face (tools/gain_map.py, docs/photos.md)."""
     k = max(3, size // 16) | 1
     inner = k // 2 + 1
     mask = np.zeros((size, size), np.float32)
@@ -245,9 +245,16 @@ def native_crop(rgb: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, tup
     cos, sin = np.abs(to_crop[:, 0])
     n = int(round(size * (cos + sin) / np.hypot(cos, sin)))
     centre = cv2.invertAffineTransform(to_crop) @ ((size - 1) / 2, (size - 1) / 2, 1.0)
-    x0, y0 = (int(round(c - (n - 1) / 2)) for c in centre)
-    big = cv2.copyMakeBorder(rgb, n, n, n, n, cv2.BORDER_REPLICATE)
-    return big[y0 + n:y0 + 2 * n, x0 + n:x0 + 2 * n], (x0, y0)
+    corner = tuple(int(round(c - (n - 1) / 2)) for c in centre)
+    return square(rgb, corner, n), corner
+
+
+def square(img: np.ndarray, corner: tuple[int, int], n: int) -> np.ndarray:
+    """The n x n block of `img` whose pixel (0, 0) is `corner` (x, y), the border replicated
+    however far the block reaches off the image."""
+    rows = np.clip(np.arange(corner[1], corner[1] + n), 0, img.shape[0] - 1)
+    cols = np.clip(np.arange(corner[0], corner[0] + n), 0, img.shape[1] - 1)
+    return img[rows[:, None], cols]
 
 
 def paste(canvas: np.ndarray, crop: np.ndarray, landmarks: np.ndarray) -> tuple | None:

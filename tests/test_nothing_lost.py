@@ -60,7 +60,7 @@ def test_a_face_pasted_into_a_big_photo_costs_only_its_region(val_paths):
     grown_mb, changed = subprocess.run([sys.executable, "-c", code], check=True, text=True,
                                        capture_output=True).stdout.split()
     assert int(grown_mb) < 100, grown_mb
-    assert int(changed) > 384 * 384 // 4   # the face's ellipse was pasted
+    assert int(changed) > 384 * 384 // 4   # the face's crop was pasted
 
 
 def test_two_photos_with_one_stem_keep_both_results(tmp_path):

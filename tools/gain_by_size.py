@@ -6,7 +6,7 @@ scored at the size enhance.py pastes it at in a 4x upscale (4n px, both sides ar
 from 128; past 32 px, at 128 px, the HR's own size) against a bicubic 4x of the n px face. No blur, noise or JPEG: the model's gain on
 clean faces of the sizes a downscaled photo holds.
 
-    python tools/gain_by_size.py --weight_path checkpoint/eipnet_x4_photo [--sizes 12,16,20,24,28,32] [--jpeg 75]
+    python tools/gain_by_size.py --weight_path checkpoint/eipnet_x4_photo [--sizes 12,16,20,24,28,32] [--jpeg 75] [--route aligned]
 """
 from __future__ import annotations
 
@@ -32,13 +32,18 @@ import test as test_script
 UPSCALE = 4   # enhance.py's default
 
 
-def gains(generator, hrs: np.ndarray, n: int, quality: int = 0) -> np.ndarray:
+ROUTES = ("enhance", "aligned", "native")   # enhance: the route enhance.py takes for the size
+
+
+def gains(generator, hrs: np.ndarray, n: int, quality: int = 0, route: str = "enhance"
+          ) -> np.ndarray:
     """Per face, PSNR(SR) - PSNR(bicubic) at 4n px, dB, for faces of n px in the photo (saved
-    as JPEG at `quality` unless 0)."""
+    as JPEG at `quality` unless 0), fed by `route` (ROUTES)."""
     small = [data.area_downscale(hr, n) for hr in hrs]
     if quality:
         small = [data.jpeg(s, quality) for s in small]
-    if enhance.native_route(n, generator, float("inf")):   # as enhance.py: the face unwarped
+    if route == "native" or (route == "enhance"
+                             and enhance.native_route(n, generator, float("inf"))):
         srs = generator.native(np.stack(small))
     else:
         srs = generator(np.stack([data.resize_face(s, generator.lr_size) for s in small]))[0]
@@ -82,15 +87,18 @@ def main(argv: list[str] | None = None) -> dict[int, np.ndarray]:
                         help="face sizes in the photo, px (the crop's side)")
     parser.add_argument("--jpeg", type=int, default=0,
                         help="the n px faces saved as JPEG at this quality first (0: not)")
+    parser.add_argument("--route", default="enhance", choices=ROUTES,
+                        help="how a face reaches the model: as enhance.py sends a face of its "
+                             "size, aligned to the model's input, or unwarped at its own size")
     args = parser.parse_args(argv)
     generator, hrs = generator_and_faces(args)
-    print(f"{args.weight_path}, {len(hrs)} faces of {args.val}"
+    print(f"{args.weight_path}, {len(hrs)} faces of {args.val}, {args.route} route"
           + (f", JPEG {args.jpeg}" if args.jpeg else "") + "\n\n"
           "| face px in the photo | pasted at px (scored at) | PSNR gain over bicubic, mean (dB) | faces ahead |\n"
           "|---|---|---|---|")
     result = {}
     for n in args.sizes:
-        result[n] = g = gains(generator, hrs, n, args.jpeg)
+        result[n] = g = gains(generator, hrs, n, args.jpeg, args.route)
         print(f"| {n} | {UPSCALE * n} ({min(UPSCALE * n, data.HR_SIZE)}) | {g.mean():+.2f} | "
               f"{np.mean(g > 0):.0%} |")
     generator.close()

@@ -57,13 +57,20 @@ def matched(record_boxes: list, box) -> int | None:
     return best if best is not None and overlaps[best] >= detectors.IOU_MIN else None
 
 
-def perfect_paste(base: np.ndarray, original: np.ndarray, landmarks: list[np.ndarray]) -> np.ndarray:
-    """`base` with the original photo's own aligned 128 px crop pasted, as enhance.py pastes an
-    SR, at each face's `landmarks` (output pixels): what a perfect model would give, so the
-    bound that the alignment and the paste leave to any model."""
+def perfect_paste(base: np.ndarray, original: np.ndarray, records: list[dict], factor: int
+                  ) -> np.ndarray:
+    """`base` with the original photo's own pixels pasted as enhance.py pastes each enhanced
+    face's SR (its aligned 128 px crop, or its unwarped square): what a perfect model would
+    give, so the bound that the alignment and the paste leave to any model."""
     out = base.copy()
-    for points in landmarks:
-        faces.paste(out, faces.aligned_crop(original, points, data.HR_SIZE), points)
+    for record in (r for r in records if r["enhanced"]):
+        if record["route"] == "native":
+            corner = enhance.scaled_corner(record["corner"], factor)
+            faces.paste_block(out, faces.square(original, corner, factor * record["input_px"]),
+                              corner)
+        else:
+            points = output_landmarks(record, factor)
+            faces.paste(out, faces.aligned_crop(original, points, data.HR_SIZE), points)
     return out
 
 
@@ -93,7 +100,7 @@ def check_photo(original: np.ndarray, boxes: list, opt, detector, models,
     original, low, base = downscaled(original, f, quality)
     out = base.copy()
     records = enhance.enhance_photo(low, out, opt, detector, models).records
-    perfect = perfect_paste(base, original, [output_landmarks(r, f) for r in records if r["enhanced"]])
+    perfect = perfect_paste(base, original, records, f)
     rows = []
     for box in boxes:
         k = matched([np.multiply(r["box"], f) for r in records], box)
