@@ -74,6 +74,14 @@ def protocol(summary: dict) -> str:
     return f"{summary['degradation'].replace('_', ' ')}, {size} px"
 
 
+def order(summaries: dict[str, dict]) -> dict[str, int]:
+    """Each protocol's rank by its first model in `summaries`."""
+    ranks: dict[str, int] = {}
+    for s in summaries.values():
+        ranks.setdefault(protocol(s), len(ranks))
+    return ranks
+
+
 def table(summaries: dict[str, dict]) -> str:
     """One bicubic row per protocol, before its models; HR's BRISQUE once."""
     lines = ["| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
@@ -81,7 +89,8 @@ def table(summaries: dict[str, dict]) -> str:
     hr = test_script.fmt(first["metrics"]["brisque"]["hr"], 2)
     lines.append("| HR | - | - | - | - | - | " + hr + " | - | - | - | - | - |")
     seen = set()
-    for folder, s in summaries.items():
+    # the models grouped by protocol (in order of first appearance), each under its bicubic
+    for folder, s in sorted(summaries.items(), key=lambda kv: order(summaries)[protocol(kv[1])]):
         if protocol(s) not in seen:
             seen.add(protocol(s))
             lines.append("| " + " | ".join(["Bicubic", "-", protocol(s),
