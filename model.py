@@ -62,14 +62,12 @@ def deconv(x, out_ch: int, name: str):
         kernel = tf.get_variable("kernel", [4, 4, out_ch, in_ch], tf.float32,
                                  tf.glorot_uniform_initializer())
         bias = tf.get_variable("bias", [out_ch], tf.float32, tf.zeros_initializer())
-        # the output size from the input's run-time shape, so one graph takes faces of any
-        # size (enhance.py's native crops); the static shape is kept where it is known
-        n, h, w = tf.unstack(tf.shape(x)[:3])
+        n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
+        if None in x.shape.as_list()[1:3]:   # a graph for faces of any size (enhance.py's
+            h, w = tf.unstack(tf.shape(x)[1:3])   # native route): the size at run time
         y = tf.nn.conv2d_transpose(x, kernel, tf.stack([n, 2 * h, 2 * w, out_ch]),
                                    [1, 2, 2, 1], "SAME")
-        y = tf.nn.bias_add(y, bias)
-        y.set_shape([None] + [None if d is None else 2 * d for d in x.shape.as_list()[1:3]]
-                    + [out_ch])
+        y = tf.reshape(tf.nn.bias_add(y, bias), [-1, 2 * h, 2 * w, out_ch])
     return tf.nn.relu(y)
 
 
