@@ -208,7 +208,8 @@ def enhance_photo(rgb: np.ndarray, canvas: np.ndarray, opt, detector: faces.Dete
                         "detail_kept_db": None if np.isinf(kept) else round(kept, 2),
                         "enhanced": enhanced, "model": picked[-1].weights if enhanced else None,
                         "route": ("aligned" if corner is None else "native") if enhanced else None,
-                        "input_px": len(lr),   # the unwarped square's corner (x, y), photo px:
+                        "input_px": len(lr),
+                        # the unwarped square's top-left pixel (x, y) in the photo
                         "corner": None if corner is None else list(corner),
                         "reason": why})
     chosen = [k for k, r in enumerate(records) if r["enhanced"]]
