@@ -2,6 +2,7 @@
 lower the loss, and bf16 tracking fp32 (interruption and damage: test_robustness.py)."""
 import os
 
+import cv2
 import numpy as np
 import pytest
 
@@ -198,6 +199,21 @@ def test_ema_follows_the_weights_from_the_pretrained_start(dataset, tmp_path):
     np.testing.assert_array_equal(tf.train.load_variable(kept, name), average)
     assert checkpoints.kept_psnr(str(run), checkpoints.G_WEIGHT_EMA) > 10
     assert "ema psnr" in (run / "loss_log.txt").read_text()
+
+    # the learning curve chains this run onto the shipped one: it continues at the shipped
+    # G's 27.2k images (its best validation, step 1700 at batch 16) and reads both PSNRs
+    from tools import learning_curve
+    points = learning_curve.curve([os.path.dirname(shipped), str(run)])
+    assert len(points) == 18 and [p.run for p in points] == [0] * 17 + [1]
+    assert (points[0].images, points[0].val_faces, points[0].psnr) == (1600, 64, 20.593)
+    assert (points[16].images, points[16].psnr, points[16].psnr_ema) == (27200, 24.851, None)
+    last = points[-1]
+    assert (last.images, last.val_faces) == (27200 + 2 * 2, 4)
+    assert last.psnr == pytest.approx(checkpoints.kept_psnr(str(run), checkpoints.G_WEIGHT), abs=5e-4)
+    assert last.psnr_ema == pytest.approx(checkpoints.kept_psnr(str(run), checkpoints.G_WEIGHT_EMA),
+                                          abs=5e-4)
+    learning_curve.draw(points, str(tmp_path / "curve.png"))
+    assert cv2.imread(str(tmp_path / "curve.png")).shape == (360, 640, 3)
 
 
 def test_cosine_schedule_falls_from_the_rate_to_zero_at_niter():
