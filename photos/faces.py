@@ -286,20 +286,31 @@ def block_box(corner: tuple[int, int], n: int, shape: tuple) -> tuple | None:
     return box if box[0] < box[2] and box[1] < box[3] else None
 
 
+def block_overlap(corner: tuple[int, int], n: int, shape: tuple) -> tuple | None:
+    """Where the n x n block at `corner` (x, y) meets an image of `shape`: the image's
+    (rows, cols) slices, the block's, and block_box; None if it misses the image."""
+    box = block_box(corner, n, shape)
+    if box is None:
+        return None
+    (x, y), (x0, y0, x1, y1) = corner, box
+    return ((slice(y0, y1), slice(x0, x1)), (slice(y0 - y, y1 - y), slice(x0 - x, x1 - x)),
+            box)
+
+
 def paste_block(canvas: np.ndarray, block: np.ndarray, corner: tuple[int, int]
                 ) -> tuple | None:
     """Blends the unwarped square `block` (native_crop's SR, in canvas pixels) into `canvas`
     in place where its pixel (0, 0) is canvas pixel `corner` (x, y), through face_mask at the
     block's size: no warp, so the SR keeps every pixel it made. Pixels where the mask is 0 keep
     their value exactly. Returns block_box, the region it may change."""
-    box = block_box(corner, len(block), canvas.shape)
-    if box is None:
+    overlap = block_overlap(corner, len(block), canvas.shape)
+    if overlap is None:
         return None
-    (x, y), (x0, y0, x1, y1) = corner, box
-    mask = face_mask(len(block))[y0 - y:y1 - y, x0 - x:x1 - x, None]
-    base = canvas[y0:y1, x0:x1]
-    out = base + mask * (block[y0 - y:y1 - y, x0 - x:x1 - x].astype(np.float32) - base)
-    canvas[y0:y1, x0:x1] = np.where(mask > 0, np.clip(np.rint(out), 0, 255), base)
+    at, part, box = overlap
+    mask = face_mask(len(block))[part][..., None]
+    base = canvas[at]
+    out = base + mask * (block[part].astype(np.float32) - base)
+    canvas[at] = np.where(mask > 0, np.clip(np.rint(out), 0, 255), base)
     return box
 
 

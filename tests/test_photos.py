@@ -333,6 +333,40 @@ def test_choose_sends_each_size_to_the_smallest_input_that_holds_it():
     assert enhance.choose(40.0, models[:1]).weights == "16"   # no 4x model: the 8x one
 
 
+@pytest.mark.parametrize("corner", [(16, 20), (-37, 90), (100, -50), (-10, -10), (170, 0)])
+def test_a_block_off_the_photo_pastes_its_part_inside(val_paths, corner):
+    """faces.paste_block and mask_gain.placed with the block partly (or wholly) off the canvas:
+    the same as pasting onto the canvas grown on every side so far that
+    nothing is clipped, and cutting the canvas back out; every other pixel keeps its value."""
+    import data
+    from photos import faces
+    from tools import mask_gain
+    canvas, block = (data.read_image(p)[:, :160 - 40 * k] for k, p in enumerate(val_paths[:2]))
+    block = cv2.resize(block, (96, 96), interpolation=cv2.INTER_AREA)
+    n = len(block)
+    pad = 2 * n   # room for each corner tried
+    grown = cv2.copyMakeBorder(canvas, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    inner = (slice(pad, pad + canvas.shape[0]), slice(pad, pad + canvas.shape[1]))
+    x, y = corner
+    want_paste, want_placed = grown.copy(), grown.copy()
+    assert faces.paste_block(want_paste, block, (x + pad, y + pad)) == (x + pad, y + pad,
+                                                                        x + pad + n, y + pad + n)
+    want_placed[y + pad:y + pad + n, x + pad:x + pad + n] = block
+
+    got = canvas.copy()
+    box = faces.paste_block(got, block, corner)
+    np.testing.assert_array_equal(got, want_paste[inner])
+    np.testing.assert_array_equal(mask_gain.placed(canvas, block, corner), want_placed[inner])
+    changed = np.argwhere((got != canvas).any(-1))
+    if box is None:   # wholly off: nothing changes
+        assert corner[0] >= canvas.shape[1] and not len(changed)
+    else:
+        assert box == (max(x, 0), max(y, 0), min(x + n, canvas.shape[1]),
+                       min(y + n, canvas.shape[0]))
+        assert len(changed) > 100
+        assert (changed.min(0) >= (box[1], box[0])).all() and (changed.max(0) < (box[3], box[2])).all()
+
+
 @pytest.mark.parametrize("other", ["srresnet", "prior_guided"])
 def test_a_checkpoint_of_another_model_is_no_4x_eipnet(tmp_path, other):
     """SRResNet's and the prior-guided nets' checkpoints have no Step1_1 either: they must not

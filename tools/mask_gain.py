@@ -35,10 +35,10 @@ def masked_psnr(img: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
 def placed(base: np.ndarray, block: np.ndarray, corner: tuple[int, int]) -> np.ndarray:
     """A copy of `base` with `block` in place at `corner` (x, y), unblended (clipped)."""
     out = base.copy()
-    box = faces.block_box(corner, len(block), base.shape)
-    if box is not None:
-        x0, y0, x1, y1 = box
-        out[y0:y1, x0:x1] = block[y0 - corner[1]:y1 - corner[1], x0 - corner[0]:x1 - corner[0]]
+    overlap = faces.block_overlap(corner, len(block), base.shape)
+    if overlap is not None:
+        at, part, _ = overlap
+        out[at] = block[part]
     return out
 
 
