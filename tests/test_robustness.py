@@ -30,6 +30,15 @@ def base_run(dataset, tmp_path_factory) -> Path:
     return root / "run"
 
 
+@pytest.fixture(scope="module")
+def ema_base_run(dataset, tmp_path_factory) -> Path:
+    """base_run with --ema_decay 0.9: G_weight_ema.ckpt beside G_weight.ckpt."""
+    root = tmp_path_factory.mktemp("ema_base")
+    train.main(train_args(dataset, root, "--niter", "4", "--save_freq", "2", "--val_freq", "2",
+                          "--ema_decay", "0.9"))
+    return root / "run"
+
+
 def copy_of(base_run: Path, tmp_path: Path) -> Path:
     """A copy of the base run whose index names the copy's files, as if it had run there."""
     run = Path(shutil.copytree(base_run, tmp_path / "run"))
@@ -47,6 +56,11 @@ def full_steps(run: Path) -> list[int]:
     """The iterations of the full checkpoints in `run` that have an index, in order."""
     return sorted(int(p.name[len("model.ckpt-"):-len(".index")])
                   for p in run.glob("model.ckpt-*.index"))
+
+
+def validation(run: Path, step: int) -> str:
+    """The line loss_log.txt gives the validation at `step`, after "val step N:"."""
+    return (run / "loss_log.txt").read_text().split(f"val step {step}:")[1].splitlines()[0]
 
 
 def tensors(prefix) -> dict:
@@ -305,28 +319,33 @@ def test_a_cut_g_weight_move_is_finished(base_run, dataset, tmp_path):
         np.testing.assert_array_equal(value, step_2[name])
 
 
-def test_a_validation_lost_in_a_kill_never_lets_a_worse_g_replace_g_weight(base_run, dataset,
-                                                                           tmp_path,
-                                                                           monkeypatch):
-    """G_weight.json records the validation G_weight.ckpt holds. A resume whose full
-    checkpoint predates it (the kill came before the next model.ckpt) takes its PSNR as the
-    best: a validation at 50 dB leaves a G_weight.ckpt kept at 99 dB alone, and replaces one
-    kept at 40 dB."""
-    kept = json.loads((base_run / checkpoints.KEPT).read_text())
-    log = (base_run / "loss_log.txt").read_text()
-    assert f"val step {kept['iteration']}: psnr {kept['val_psnr']:.3f} dB" in log
+@pytest.mark.parametrize("ema", [False, True], ids=["G", "EMA of G"])
+def test_a_validation_lost_in_a_kill_never_lets_a_worse_g_replace_the_kept_one(ema, dataset,
+                                                                               tmp_path,
+                                                                               monkeypatch,
+                                                                               request):
+    """G_weight.json records the validation G_weight.ckpt holds (G_weight_ema.json, with
+    --ema_decay, the average's in G_weight_ema.ckpt: issue 26). A resume whose full checkpoint
+    predates it (the kill came before the next model.ckpt) takes its PSNR as the best: a
+    validation at 50 dB leaves a generator kept at 99 dB alone, and replaces one kept at 40."""
+    base = request.getfixturevalue("ema_base_run" if ema else "base_run")
+    g_weight = checkpoints.G_WEIGHT_EMA if ema else checkpoints.G_WEIGHT
+    record = checkpoints.kept_record(g_weight)
+    label = " ema psnr" if ema else " psnr"   # the figure's name in a "val step N:" line
+    kept = json.loads((base / record).read_text())
+    assert f"{label} {kept['val_psnr']:.3f} dB" in validation(base, kept["iteration"])
     monkeypatch.setattr(train, "psnr", lambda sr, hr: 50.0)   # beats the graph's best (~12 dB)
     for kept_db, replaced in ((99.0, False), (40.0, True)):
         case = tmp_path / f"kept_{kept_db:g}"
         case.mkdir()
-        run = copy_of(base_run, case)
-        (run / checkpoints.KEPT).write_text(json.dumps({"iteration": 5, "val_psnr": kept_db}))
-        before = {p.name: p.read_bytes() for p in run.glob(checkpoints.G_WEIGHT + ".*")}
-        resume(dataset, case, 6, "--val_freq", "2")
-        after = {p.name: p.read_bytes() for p in run.glob(checkpoints.G_WEIGHT + ".*")}
+        run = copy_of(base, case)
+        (run / record).write_text(json.dumps({"iteration": 5, "val_psnr": kept_db}))
+        before = {p.name: p.read_bytes() for p in run.glob(g_weight + ".*")}
+        resume(dataset, case, 6, "--val_freq", "2", *(["--ema_decay", "0.9"] if ema else []))
+        after = {p.name: p.read_bytes() for p in run.glob(g_weight + ".*")}
         assert (after != before) == replaced, kept_db
-        assert json.loads((run / checkpoints.KEPT).read_text()) == (
+        assert json.loads((run / record).read_text()) == (
             {"iteration": 6, "val_psnr": 50.0} if replaced else
             {"iteration": 5, "val_psnr": kept_db})
         best = 50.0 if replaced else kept_db
-        assert f"val step 6: psnr 50.000 dB (best {best:.3f})" in (run / "loss_log.txt").read_text()
+        assert f"{label} 50.000 dB (best {best:.3f})" in validation(run, 6)
