@@ -1,3 +1,6 @@
+import argparse
+
+import data
 from .base_options import BaseOptions, add_weight_path, shipped_weights
 
 # Enhance a face larger than the largest model input (16x16, or 32x32 with a 4x model) when that
@@ -31,6 +34,18 @@ MAX_TEMPLATE_FIT = 8.0     # RMS px (128 px crop) between the aligned 5 points a
 MIN_FACE_PX = 5.0          # the box's shorter side in the photo
 MIN_DLIB_SCORE = -0.65     # dlib's second opinion
 
+
+def native_px(text: str) -> float:
+    """--max_native_px: up to the 8x model's output size. A face that large has nothing left
+    to gain, and the unwarped graph's memory grows as the face's square (8n px outputs)."""
+    value = float(text)
+    if not 0 <= value <= data.HR_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"{value:g} px is out of range: pass 0 (no face unwarped) to {data.HR_SIZE} (the 8x "
+            f"model's output size; the default {MAX_NATIVE_PX:g} is measured, docs/photos.md)")
+    return value
+
+
 class EnhanceOptions(BaseOptions):
     # enhance.py aligns each face itself and reads the architecture from the checkpoint
     unused = ("save_path", "checkpoint_path", "train_path", "test_path", "tail", "edge_blocks",
@@ -52,7 +67,7 @@ class EnhanceOptions(BaseOptions):
                             help="enhance a face larger than the largest model input only when "
                                  "that input keeps its detail: "
                                  "PSNR of the input brought back to the native face >= this")
-        parser.add_argument("--max_native_px", type=float, default=MAX_NATIVE_PX,
+        parser.add_argument("--max_native_px", type=native_px, default=MAX_NATIVE_PX,
                             help="EIPNet: faces up to this size (px) are the model's input "
                                  "unwarped at their own size, but for those that fit the 4x "
                                  "model's input; larger ones follow --min_kept_db")

@@ -333,6 +333,17 @@ def test_choose_sends_each_size_to_the_smallest_input_that_holds_it():
     assert enhance.choose(40.0, models[:1]).weights == "16"   # no 4x model: the 8x one
 
 
+def test_max_native_px_past_the_8x_output_size_is_refused(capsys):
+    """--max_native_px is bounded by the 8x model's 128 px output: the error names the range."""
+    from options.enhance_options import EnhanceOptions
+    assert EnhanceOptions().parse(["--input", "x", "--max_native_px", "128"],
+                                  verbose=False).max_native_px == 128
+    for bad in ("129", "-1"):
+        with pytest.raises(SystemExit):
+            EnhanceOptions().parse(["--input", "x", "--max_native_px", bad], verbose=False)
+        assert f"{bad} px is out of range: pass 0 (no face unwarped) to 128" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("corner", [(16, 20), (-37, 90), (100, -50), (-10, -10), (170, 0)])
 def test_a_block_off_the_photo_pastes_its_part_inside(val_paths, corner):
     """faces.paste_block and mask_gain.placed with the block partly (or wholly) off the canvas:
