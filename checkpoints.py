@@ -231,16 +231,34 @@ def write_kept(run_dir: str, iteration: int, val_psnr: float, g_weight: str = G_
     os.replace(path + STAGED, path)
 
 
-def kept_psnr(run_dir: str, g_weight: str = G_WEIGHT) -> float:
-    """The validation PSNR of the run's `g_weight` from its kept_record; -inf without a readable
-    one or without the checkpoint."""
+def kept(run_dir: str, g_weight: str = G_WEIGHT) -> dict | None:
+    """The run's kept_record of `g_weight`, {"iteration": int, "val_psnr": float}; None without
+    a readable one or without the checkpoint."""
     if not os.path.exists(os.path.join(run_dir, g_weight + ".index")):
-        return float("-inf")
+        return None
     try:
         with open(os.path.join(run_dir, kept_record(g_weight))) as f:
-            return float(json.load(f)["val_psnr"])
+            record = json.load(f)
+        return {"iteration": int(record["iteration"]), "val_psnr": float(record["val_psnr"])}
     except (OSError, ValueError, KeyError, TypeError):
-        return float("-inf")
+        return None
+
+
+def kept_psnr(run_dir: str, g_weight: str = G_WEIGHT) -> float:
+    """The validation PSNR of the run's `g_weight` (kept); -inf where it has none."""
+    record = kept(run_dir, g_weight)
+    return float("-inf") if record is None else record["val_psnr"]
+
+
+def iteration_of(prefix: str) -> int | None:
+    """The training iteration whose generator `prefix` holds: N of a model.ckpt-N, the recorded
+    one of a kept G (G_weight.json); None where nothing says (the authors' release, or the
+    first shipped model, which kept no record)."""
+    name = os.path.basename(prefix)
+    if name.startswith(FULL_PREFIX + "-"):
+        return step_of(prefix)
+    record = kept(os.path.dirname(prefix), name) if name in KEPT_GENERATORS else None
+    return None if record is None else record["iteration"]
 
 
 def replace_checkpoint(saver: tf.train.Saver, sess: tf.Session, prefix: str) -> None:

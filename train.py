@@ -306,7 +306,8 @@ class Trainer:
                 tf.train.Saver(g_vars).restore(self.sess, self.opt.pretrained)
                 if self.g.ema:
                     self.sess.run(self.g.ema.reset)
-                print(f"generator initialised from {self.opt.pretrained}")
+                self.write_log(initialised_from(self.opt.pretrained))
+                print(initialised_from(self.opt.pretrained))
         if self.opt.continue_train:   # after the restore: nothing is deleted for a wrong --model
             kept, notes = checkpoints.tidy(self.run_dir, resume, self.opt.max_to_keep)
             for note in notes:
@@ -547,6 +548,14 @@ def check_fit(opt, prefix: str, option: str) -> None:
     if wrong:
         raise ValueError(f"{option} {prefix} does not fit --model {opt.model}: {listed(wrong)}. "
                          f"Pass the --model and --scale it was trained with (its opt.txt names them)")
+
+
+def initialised_from(prefix: str) -> str:
+    """The line that names a fine-tune's starting weights and, where recorded, their iteration
+    (tools/learning_curve.py continues the count of images seen from it)."""
+    iteration = checkpoints.iteration_of(prefix)
+    return f"generator initialised from {prefix}" + (
+        "" if iteration is None else f" (iteration {iteration})")
 
 
 def pretrained_options(opt):

@@ -68,9 +68,9 @@ class EnhanceOptions(BaseOptions):
                                  "that input keeps its detail: "
                                  "PSNR of the input brought back to the native face >= this")
         parser.add_argument("--max_native_px", type=native_px, default=MAX_NATIVE_PX,
-                            help="EIPNet: faces up to this size (px) are the model's input "
-                                 "unwarped at their own size, but for those that fit the 4x "
-                                 "model's input; larger ones follow --min_kept_db")
+                            help="EIPNet: faces up to this size (px, 0-128) are the model's "
+                                 "input unwarped at their own size, but for those that fit the "
+                                 "4x model's input; larger ones follow --min_kept_db")
         parser.add_argument("--all_faces", action="store_true",
                             help="enhance every face, whatever --min_kept_db says")
         parser.add_argument("--min_score", type=float, default=MIN_SCORE,

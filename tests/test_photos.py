@@ -352,8 +352,8 @@ def test_a_block_off_the_photo_pastes_its_part_inside(val_paths, corner):
     import data
     from photos import faces
     from tools import mask_gain
-    canvas, block = (data.read_image(p)[:, :160 - 40 * k] for k, p in enumerate(val_paths[:2]))
-    block = cv2.resize(block, (96, 96), interpolation=cv2.INTER_AREA)
+    canvas = data.read_image(val_paths[0])[:112]   # not square: rows and columns apart
+    block = cv2.resize(data.read_image(val_paths[1]), (96, 96), interpolation=cv2.INTER_AREA)
     n = len(block)
     pad = 2 * n   # room for each corner tried
     grown = cv2.copyMakeBorder(canvas, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)

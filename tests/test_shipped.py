@@ -99,6 +99,7 @@ def test_zoo_table_scores_every_shipped_model_on_its_own_protocol(tmp_path, val_
     with the degradation its opt.txt names, grouped under the one bicubic row of that
     protocol, with the numbers of its summary."""
     from conftest import copy_faces
+    from options import opt_txt
     from tools import zoo
     faces = copy_faces(val_paths[:3], tmp_path / "faces")
     text = zoo.main(["--test_path", str(faces), "--checkpoints", str(ROOT / "checkpoint"),
@@ -126,5 +127,5 @@ def test_zoo_table_scores_every_shipped_model_on_its_own_protocol(tmp_path, val_
         if folder.endswith("eipnet_lfw128"):   # Table 1's graph: tests/test_model.py's counts
             assert row[9:11] == ["11.92", "10.13"], row
         assert summary["images"]["scored"] == 3 and summary["complexity"]["fps_batch16"] > 0
-        degradation = zoo.trained_options(folder).get("degradation", "bilinear_chain")
+        degradation = opt_txt.read(folder).get("degradation", "bilinear_chain")
         assert row[2].startswith(degradation.replace("_", " "))

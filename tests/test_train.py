@@ -200,24 +200,76 @@ def test_ema_follows_the_weights_from_the_pretrained_start(dataset, tmp_path):
     assert checkpoints.kept_psnr(str(run), checkpoints.G_WEIGHT_EMA) > 10
     assert "ema psnr" in (run / "loss_log.txt").read_text()
 
-    # the learning curve chains this run onto the shipped one: it continues from the shipped
-    # G's iteration (its best validation) at the shipped batch of 16 and reads both PSNRs
+
+def test_learning_curve_chains_fine_tunes_by_the_iteration_each_started_at(dataset, tmp_path):
+    """tools/learning_curve.py on the shipped run and two real fine-tunes, each from the one
+    before: the first names the shipped G_weight.ckpt (no recorded iteration: its count goes on
+    from the shipped run's best validation), the second the first's, whose G_weight.json
+    records iteration 2; batches 16, 2 and 3; the EMA read where the run kept one."""
+    import checkpoints
+    from options import opt_txt
     from tools import learning_curve
-    shipped_dir = os.path.dirname(shipped)
-    logged = [line.split() for line in open(os.path.join(shipped_dir, "loss_log.txt"))
+    shipped = os.path.join(os.path.dirname(__file__), "..", "checkpoint", "eipnet_lfw128")
+    first, second = tmp_path / "a" / "run", tmp_path / "b" / "run"
+    train.main(train_args(dataset, tmp_path / "a", "--niter", "2", "--val_freq", "2",
+                          "--ema_decay", "0.9", "--pretrained", shipped))
+    train.main(train_args(dataset, tmp_path / "b", "--niter", "3", "--val_freq", "1",
+                          "--batchSize", "3", "--pretrained", str(first)))
+    assert (f"generator initialised from {os.path.join(shipped, checkpoints.G_WEIGHT)}\n"
+            in (first / "loss_log.txt").read_text())
+    assert (f"generator initialised from {first / checkpoints.G_WEIGHT} (iteration 2)\n"
+            in (second / "loss_log.txt").read_text())
+    assert checkpoints.iteration_of(tf.train.latest_checkpoint(str(first))) == 2
+    assert checkpoints.iteration_of(os.path.join(shipped, checkpoints.G_WEIGHT)) is None
+
+    logged = [line.split() for line in open(os.path.join(shipped, "loss_log.txt"))
               if line.startswith("val step")]
-    shipped_points = [(16 * int(w[2].rstrip(":")), float(w[4])) for w in logged]
-    points = learning_curve.curve([shipped_dir, str(run)])
-    assert [(p.images, p.psnr) for p in points[:-1]] == shipped_points
-    assert [p.run for p in points] == [0] * len(logged) + [1]
-    kept_images = max(shipped_points, key=lambda p: p[1])[0]
-    last = points[-1]
-    assert (last.images, last.val_faces) == (kept_images + 2 * 2, 4)
-    assert last.psnr == pytest.approx(checkpoints.kept_psnr(str(run), checkpoints.G_WEIGHT), abs=5e-4)
-    assert last.psnr_ema == pytest.approx(checkpoints.kept_psnr(str(run), checkpoints.G_WEIGHT_EMA),
-                                          abs=5e-4)
+    batch = int(opt_txt.read(shipped)["batchSize"])
+    shipped_points = {int(w[2].rstrip(":")): float(w[4]) for w in logged}   # last line wins
+    points = learning_curve.curve([shipped, str(first), str(second)])
+    assert [(p.images, p.psnr) for p in points if p.run == 0] == [
+        (batch * s, v) for s, v in sorted(shipped_points.items())]
+    start = batch * max(shipped_points, key=shipped_points.get)
+    a = [p for p in points if p.run == 1]
+    assert [(p.images, p.val_size) for p in a] == [(start + 2 * 2, 4)]
+    assert a[0].psnr == pytest.approx(checkpoints.kept_psnr(str(first)), abs=5e-4)
+    assert a[0].psnr_ema == pytest.approx(
+        checkpoints.kept_psnr(str(first), checkpoints.G_WEIGHT_EMA), abs=5e-4)
+    b = [p for p in points if p.run == 2]
+    assert [p.images for p in b] == [start + 2 * 2 + 3 * s for s in (1, 2, 3)]
+    assert all(p.psnr_ema is None for p in b) and b[-1].psnr > 10
     learning_curve.draw(points, str(tmp_path / "curve.png"))
     assert cv2.imread(str(tmp_path / "curve.png")).shape == (360, 640, 3)
+
+
+def test_learning_curve_reads_resumed_logs_and_the_best_step(tmp_path, capsys):
+    """A step validated twice (a resume from before it) keeps its last line; without a start
+    line the next run goes on from the best validation of G, not the last; a run with no
+    validation is named."""
+    from tools import learning_curve
+    runs = []
+    for name, batch, log in (
+            ("one", 16, ["val step 100: psnr 20.000 dB (best 20.000)",
+                         "val step 200: psnr 21.500 dB (best 21.500)",
+                         "val step 300: psnr 21.000 dB (best 21.500)",
+                         "resumed from iteration 200 (model.ckpt-200)",
+                         "val step 300: psnr 21.200 dB (best 21.500)"]),
+            ("two", 8, ["step 10: rgb 1.0 total 1.0 (4.00 img/s)",
+                        "val step 50: psnr 22.000 dB (best 22.000), ema psnr 22.100 dB (best 22.100)"])):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "opt.txt").write_text(f"----- Options -----\n     batchSize: {batch}   \n"
+                                     f"      val_size: 64   \t[default: 0]\n----- End -----\n")
+        (run / "loss_log.txt").write_text("\n".join(log) + "\n")
+        runs.append(str(run))
+    points = learning_curve.curve(runs)
+    assert [(p.run, p.images, p.val_size, p.psnr, p.psnr_ema) for p in points] == [
+        (0, 1600, 64, 20.0, None), (0, 3200, 64, 21.5, None), (0, 4800, 64, 21.2, None),
+        (1, 3200 + 400, 64, 22.0, 22.1)]
+    assert learning_curve.thinned(points, 2) == [points[1], points[2], points[3]]
+    (tmp_path / "one" / "loss_log.txt").write_text("step 10: rgb 1.0\n")
+    with pytest.raises(SystemExit, match="one/loss_log.txt has no 'val step' line"):
+        learning_curve.main(runs)
 
 
 def test_cosine_schedule_falls_from_the_rate_to_zero_at_niter():

@@ -1,11 +1,13 @@
 """A model's validation curve against images seen, across the runs that made it (issue 26):
-each run folder's loss_log.txt and opt.txt, in training order. A run started with --pretrained
-from the previous one continues its count from the iteration of the previous run's kept
-G_weight.ckpt (its best validation of G), which is what --pretrained loads.
+each run folder's loss_log.txt and opt.txt, in training order. A run that fine-tuned the
+previous one continues its count from the iteration it started at: the one its loss_log.txt
+names ("generator initialised from ... (iteration N)", train.py since 2026-12-06), else the
+previous run's best validation of G (what its G_weight.ckpt holds, which --pretrained loads
+from a folder). Images seen count G's batches (the GAN phase's extra D batches are not counted).
 
     python tools/learning_curve.py checkpoint/eipnet_lfw128 RUN [--every 2] [--png curve.png]
 
-Prints a Markdown table (images seen, validation faces, PSNR of G and of its EMA where the run
+Prints a Markdown table (images seen, --val_size, PSNR of G and of its EMA where the run
 kept one); --png also draws it.
 """
 from __future__ import annotations
@@ -19,46 +21,58 @@ import sys
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/learning_curve.py` runs too
 
-from tools import zoo
+from options import opt_txt
 
 VAL_LINE = re.compile(r"^val step (\d+): psnr ([\d.]+) dB(?:.*?, ema psnr ([\d.]+) dB)?")
+START_LINE = re.compile(r"^generator initialised from .* \(iteration (\d+)\)$")
 
 
 @dataclass
 class Point:
     run: int                     # index of its run on the command line
     images: int                  # images seen by the model scored, counting every earlier run
-    val_faces: int
+    val_size: int
     psnr: float
     psnr_ema: float | None
 
 
-def validations(log_path: str) -> dict[int, tuple[float, float | None]]:
-    """{step: (psnr, ema psnr or None)} from a loss_log.txt; a step validated twice (a run
+@dataclass
+class Log:
+    validations: dict[int, tuple[float, float | None]]   # step: (psnr, ema psnr or None)
+    start: int | None                                     # the iteration it was initialised at
+
+
+def read_log(log_path: str) -> Log:
+    """A loss_log.txt's validations and starting iteration. A step validated twice (a run
     resumed from a checkpoint before it) keeps its last line, the one that led on."""
-    found = {}
+    found, start = {}, None
     with open(log_path) as lines:
         for line in lines:
-            m = VAL_LINE.match(line)
+            m, s = VAL_LINE.match(line), START_LINE.match(line.rstrip("\n"))
             if m:
                 found[int(m[1])] = (float(m[2]), float(m[3]) if m[3] else None)
-    return found
+            elif s:
+                start = int(s[1])
+    return Log(found, start)
 
 
 def curve(run_dirs: list[str]) -> list[Point]:
-    """The validation points of the runs in order, on one images-seen axis."""
-    points, start = [], 0
+    """The validation points of the runs in order, on one images-seen axis; ValueError for a
+    run with no validation."""
+    points, offset, previous = [], 0, None
     for i, run in enumerate(run_dirs):
-        opt = zoo.trained_options(run)
-        if i and opt.get("pretrained", "None") == "None":
-            sys.exit(f"{run} did not start from --pretrained; list only the runs that chain")
-        found = validations(os.path.join(run, "loss_log.txt"))
-        if not found:
-            sys.exit(f"{run}/loss_log.txt has no 'val step' line: nothing to draw")
-        batch, faces = int(opt["batchSize"]), int(opt["val_size"])
-        points += [Point(i, start + batch * step, faces, psnr, ema)
-                   for step, (psnr, ema) in sorted(found.items())]
-        start += batch * max(found, key=lambda s: found[s][0])   # the kept G_weight.ckpt
+        log = read_log(os.path.join(run, "loss_log.txt"))
+        if not log.validations:
+            raise ValueError(f"{run}/loss_log.txt has no 'val step' line: nothing to draw")
+        if previous is not None:   # previous: (its images offset, batch, validations)
+            start = log.start if log.start is not None else max(
+                previous[2], key=lambda s: previous[2][s][0])
+            offset = previous[0] + previous[1] * start
+        opt = opt_txt.read(run)
+        batch, val_size = int(opt["batchSize"]), int(opt["val_size"])
+        points += [Point(i, offset + batch * step, val_size, psnr, ema)
+                   for step, (psnr, ema) in sorted(log.validations.items())]
+        previous = (offset, batch, log.validations)
     return points
 
 
@@ -70,25 +84,26 @@ def thinned(points: list[Point], every: int) -> list[Point]:
 
 
 def table(points: list[Point]) -> str:
-    head = "| images seen (k) | val faces | PSNR, G | PSNR, EMA of G |\n|---|---|---|---|"
-    rows = [f"| {p.images / 1000:.1f} | {p.val_faces} | {p.psnr:.2f} | "
+    head = "| images seen (k) | --val_size | PSNR, G | PSNR, EMA of G |\n|---|---|---|---|"
+    rows = [f"| {p.images / 1000:.1f} | {p.val_size} | {p.psnr:.2f} | "
             f"{'-' if p.psnr_ema is None else f'{p.psnr_ema:.2f}'} |" for p in points]
     return "\n".join([head] + rows)
 
 
 def draw(points: list[Point], path: str) -> None:
+    """One line per run (and one for its EMA): a fine-tune may start before its parent's end."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     fig = Figure(figsize=(6.4, 3.6), dpi=100)
     ax = fig.add_subplot()
-    for faces in sorted({p.val_faces for p in points}):
-        part = [p for p in points if p.val_faces == faces]
-        ax.plot([p.images / 1000 for p in part], [p.psnr for p in part], ".-",
-                label=f"G, {faces} val faces")
+    for run in sorted({p.run for p in points}):
+        part = [p for p in points if p.run == run]
+        name = f"run {run + 1} ({part[0].val_size} val faces)"
+        ax.plot([p.images / 1000 for p in part], [p.psnr for p in part], ".-", label=f"{name}, G")
         ema = [p for p in part if p.psnr_ema is not None]
         if ema:
             ax.plot([p.images / 1000 for p in ema], [p.psnr_ema for p in ema], ".-",
-                    label=f"EMA of G, {faces} val faces")
+                    label=f"{name}, EMA of G")
     ax.set_xlabel("images seen (k)")
     ax.set_ylabel("PSNR (dB)")
     ax.grid(alpha=0.3)
@@ -97,15 +112,25 @@ def draw(points: list[Point], path: str) -> None:
     FigureCanvasAgg(fig).print_png(path)
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: pass 1 or more")
+    return value
+
+
 def main(argv=None) -> list[Point]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", help="run folders, each with loss_log.txt and opt.txt, "
                                            "in training order")
-    p.add_argument("--every", type=int, default=1,
+    p.add_argument("--every", type=positive, default=1,
                    help="print every N-th validation of each run (and its last)")
     p.add_argument("--png", help="also draw the curve into this PNG")
     args = p.parse_args(argv)
-    points = curve(args.runs)
+    try:
+        points = curve(args.runs)
+    except (OSError, ValueError, KeyError) as err:
+        sys.exit(f"error: {err}")
     print(table(thinned(points, args.every)))
     if args.png:
         draw(points, args.png)

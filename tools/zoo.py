@@ -18,6 +18,7 @@ import sys
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/zoo.py` runs too
 
 import data
+from options import opt_txt
 import test as test_script
 from networks import generators
 
@@ -35,20 +36,9 @@ def shipped(root: str = "checkpoint") -> list[str]:
     return sorted(folders, key=lambda f: not f.endswith("eipnet_lfw128"))
 
 
-def trained_options(folder: str) -> dict[str, str]:
-    """{option: value} as the run's opt.txt prints them (BaseOptions.format)."""
-    found = {}
-    with open(os.path.join(folder, "opt.txt")) as lines:
-        for line in lines:
-            name, sep, value = line.partition(":")
-            if sep and not line.startswith("-"):
-                found[name.strip()] = value.split("\t")[0].strip()
-    return found
-
-
 def score(folder: str, args) -> dict:
     """test.py's summary of the model in `folder` on args.test_path, with --fps."""
-    trained = trained_options(folder)
+    trained = opt_txt.read(folder)
     # runs from before --degradation existed trained on the bilinear chain
     argv = ["--model", trained["model"], "--weight_path", folder, "--test_path", args.test_path,
             "--degradation", trained.get("degradation", "bilinear_chain"), "--metrics", METRICS, "--fps",
