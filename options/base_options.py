@@ -24,6 +24,21 @@ def str_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the repository
+# path options that may name what ships in the repository (weights, sample faces)
+SHIPPED_PATHS = ("weight_path", "weight_path_4x", "test_path")
+
+
+def in_repository(path: str) -> str:
+    """`path` as given where it exists from the working folder (the README runs the scripts from
+    the repository root) or is absolute; else the repository's own, where that exists. So the
+    shipped weights and sample faces are found whatever folder a script is run from."""
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    inside = os.path.join(ROOT, path)
+    return inside if os.path.exists(inside) else path
+
+
 def shipped_weights(model: str, scale: int = 8) -> str:
     """Where the weights trained here for `model` ship: checkpoint/<model>_lfw128; EIPNet at
     --scale 4, trained on the photo degradation: checkpoint/eipnet_x4_photo."""
@@ -127,6 +142,9 @@ class BaseOptions:
         opt.run_dir = os.path.join(opt.checkpoint_path, opt.save_path)
         if getattr(opt, "weight_path", "") is None:
             opt.weight_path = shipped_weights(opt.model, opt.scale)
+        for name in SHIPPED_PATHS:
+            if isinstance(getattr(opt, name, None), str):
+                setattr(opt, name, in_repository(getattr(opt, name)))
         if verbose:
             print(self.format(opt))
         return opt

@@ -381,19 +381,24 @@ def test_image_too_small_for_hr_is_skipped(our_weights, tmp_path, capsys):
 
 
 def test_each_model_finds_its_shipped_weights(faces_dir, tmp_path, monkeypatch):
-    """Without --weight_path, test.py, enhance.py and export.py load checkpoint/<model>_lfw128
-    (relative to where they run, as every path option); a --weight_path given is kept. Every
-    such folder in this checkout restores with its --model and no weight flag, and the summary
-    names the weights."""
+    """Without --weight_path, test.py, enhance.py and export.py load checkpoint/<model>_lfw128:
+    from the working folder where it is there (the README runs them from the repository root),
+    else the repository's, so they run from any folder (so does test.py's default
+    --test_path, the sample faces); a --weight_path given is kept. Every such folder in this
+    checkout restores with its --model and no weight flag, and the summary names the weights."""
     from networks import generators
     from options.enhance_options import EnhanceOptions
     from options.export_options import ExportOptions
-    for name in generators.GENERATORS:
-        for options, extra in ((TestOptions, []), (EnhanceOptions, ["--input", "x"]),
-                               (ExportOptions, [])):
-            opt = options().parse(["--model", name, *extra], verbose=False)
-            assert opt.weight_path == os.path.join("checkpoint", f"{name}_lfw128")
-    assert TestOptions().parse(["--weight_path", "w"], verbose=False).weight_path == "w"
+    for where, prefix in ((ROOT, ""), (tmp_path, str(ROOT))):
+        monkeypatch.chdir(where)
+        for name in generators.GENERATORS:
+            for options, extra in ((TestOptions, []), (EnhanceOptions, ["--input", "x"]),
+                                   (ExportOptions, [])):
+                opt = options().parse(["--model", name, *extra], verbose=False)
+                assert opt.weight_path == os.path.join(prefix, "checkpoint", f"{name}_lfw128")
+        assert TestOptions().parse([], verbose=False).test_path == os.path.join(prefix, "datasets",
+                                                                                "test")
+        assert TestOptions().parse(["--weight_path", "w"], verbose=False).weight_path == "w"
     monkeypatch.chdir(ROOT)
     shipped = [n for n in generators.GENERATORS if (ROOT / "checkpoint" / f"{n}_lfw128").is_dir()]
     assert "eipnet" in shipped
@@ -407,11 +412,13 @@ def test_each_model_finds_its_shipped_weights(faces_dir, tmp_path, monkeypatch):
 
 
 def test_a_model_without_shipped_weights_stops_in_one_line(faces_dir, tmp_path, monkeypatch):
-    """--model M run where there is no checkpoint/M_lfw128 (every model ships in this checkout,
-    so from another folder) and no --weight_path: one line naming the folder, before anything
-    is written."""
+    """--model M with no --weight_path where neither the working folder nor the repository
+    holds checkpoint/M_lfw128 (every model ships in this checkout, so a repository without its
+    checkpoint/ stands in): one line naming the folder, before anything is written."""
     from networks import generators
+    from options import base_options
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(base_options, "ROOT", str(tmp_path))
     for name in generators.GENERATORS:
         with pytest.raises(SystemExit) as stopped:
             test_script.main(["--model", name, "--test_path", str(faces_dir), "--result_dir",
