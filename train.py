@@ -502,6 +502,10 @@ def checkpoint_to_resume(opt) -> str | None:
     damaged newer one), else None. FileExistsError if a new run would overwrite files of an
     old one, or if there is nothing to resume."""
     found = checkpoints.run_files(opt.run_dir)
+    if found and weights_only(found):   # shipped weights, or a run's G kept without its state
+        raise FileExistsError(f"{opt.run_dir} holds trained weights ({', '.join(found)}) and no "
+                              f"training state to resume: choose another --save_path "
+                              f"(--pretrained {opt.run_dir} starts from its weights)")
     if not opt.continue_train:
         if found and distribute.writes_run_dir(opt):   # other workers write elsewhere
             raise FileExistsError(f"{opt.run_dir} already holds a training run ({', '.join(found)})"
@@ -522,6 +526,12 @@ def checkpoint_to_resume(opt) -> str | None:
                               f"again there, or choose another --save_path")
     print(f"note: {opt.run_dir} holds no saved iteration yet: starting at iteration 0")
     return None
+
+
+def weights_only(found: list[str]) -> bool:
+    """Whether run files `found` hold a kept generator but no full checkpoint (model.ckpt-N)."""
+    kept = any(f.startswith(g + ".") for f in found for g in checkpoints.KEPT_GENERATORS)
+    return kept and not any(f.startswith(checkpoints.FULL_PREFIX + "-") for f in found)
 
 
 def generator_fit(opt, prefix: str) -> tuple[list[str], int, int]:

@@ -66,8 +66,10 @@ class BaseOptions:
 
     def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         # experiment
-        parser.add_argument("--save_path", default="eipnet_lfw128",
-                            help="run name: results and weights go to checkpoint_path/save_path")
+        parser.add_argument("--save_path", default="my_run",
+                            help="run name: results and weights go to checkpoint_path/save_path "
+                                 "(not a shipped weights folder such as eipnet_lfw128: "
+                                 "--pretrained starts from those)")
         parser.add_argument("--checkpoint_path", default="checkpoint", help="runs are stored here")
         parser.add_argument("--train_path", default="datasets/train", help="training images")
         parser.add_argument("--test_path", default="datasets/test", help="test / validation images")

@@ -117,7 +117,7 @@ def test_new_run_refuses_a_folder_with_a_damaged_index(base_run, dataset, tmp_pa
     released.mkdir(parents=True)
     for f in run.glob("G_weight.ckpt.*"):
         shutil.copy(f, released)
-    with pytest.raises(SystemExit, match="already holds a training run"):
+    with pytest.raises(SystemExit, match="holds trained weights .* choose another --save_path"):
         train.main(train_args(dataset, released.parent, "--niter", "2", "--save_freq", "2"))
     assert sorted(os.listdir(released)) == ["G_weight.ckpt.data-00000-of-00001",
                                             "G_weight.ckpt.index"]

@@ -39,7 +39,27 @@ def test_train_writes_run_and_resumes(dataset, tmp_path):
 def test_missing_folder_stops_before_graph(tmp_path):
     with pytest.raises(SystemExit, match="image folder not found"):
         train.main(["--train_path", str(tmp_path / "none"), "--checkpoint_path", str(tmp_path)])
-    assert not (tmp_path / "eipnet_lfw128").exists()
+    assert not (tmp_path / "my_run").exists()   # the default --save_path
+
+
+def test_a_folder_of_trained_weights_is_never_trained_into(dataset, tmp_path):
+    """train.py with no --save_path writes checkpoint/my_run, never a shipped weights folder:
+    one that holds a G but no training state (as checkpoint/eipnet_lfw128) is refused, with or
+    without --continue_train, naming --pretrained; nothing in it changes."""
+    import shutil
+    shipped = os.path.join(os.path.dirname(__file__), "..", "checkpoint", "eipnet_lfw128")
+    weights = shutil.copytree(shipped, tmp_path / "eipnet_lfw128")
+    before = {p.name: p.read_bytes() for p in weights.iterdir()}
+    base = ["--train_path", str(dataset / "train"), "--checkpoint_path", str(tmp_path),
+            "--niter", "1"]
+    for extra in ([], ["--continue_train"]):
+        with pytest.raises(SystemExit, match=f"holds trained weights .* no training state to "
+                                             f"resume: choose another --save_path "
+                                             f"\\(--pretrained {weights} starts"):
+            train.main(base + ["--save_path", "eipnet_lfw128", *extra])
+    assert {p.name: p.read_bytes() for p in weights.iterdir()} == before
+    from options.train_options import TrainOptions
+    assert TrainOptions().parse([], verbose=False).save_path == "my_run"
 
 
 def test_continue_without_checkpoint_or_bad_losses(dataset, tmp_path):
