@@ -306,8 +306,9 @@ class Trainer:
                 tf.train.Saver(g_vars).restore(self.sess, self.opt.pretrained)
                 if self.g.ema:
                     self.sess.run(self.g.ema.reset)
-                self.write_log(initialised_from(self.opt.pretrained))
-                print(initialised_from(self.opt.pretrained))
+                line = initialised_from(self.opt.pretrained)
+                self.write_log(line)
+                print(line)
         if self.opt.continue_train:   # after the restore: nothing is deleted for a wrong --model
             kept, notes = checkpoints.tidy(self.run_dir, resume, self.opt.max_to_keep)
             for note in notes:
