@@ -444,11 +444,12 @@ def test_a_perfect_model_through_the_paste_beats_bicubic_by_far():
     found = [faces.in_photo(face, 4).landmarks for face in faces.Detector()(base)]
     boxes = detectors.read_truth(str(photos / "faces.csv"))[name]
     assert len(found) == len(boxes) == 2
+    squares = [faces.native_crop(low, marks) for marks in found]   # (block, corner) each
     for route in ("aligned", "native"):   # enhance.py's records, as its JSON has them
         records = [{"enhanced": True, "route": route,
                     "landmarks": dict(zip(faces.POINTS, marks.tolist())),
-                    "input_px": len(faces.native_crop(low, marks)[0]),
-                    "corner": faces.native_crop(low, marks)[1]} for marks in found]
+                    "input_px": len(block), "corner": corner}
+                   for marks, (block, corner) in zip(found, squares)]
         perfect = quality.perfect_paste(base, original, records, 4)
         for box in boxes:
             gain = (metrics.psnr(quality.region(perfect, box), quality.region(original, box))

@@ -262,7 +262,7 @@ def test_learning_curve_chains_fine_tunes_by_the_iteration_each_started_at(datas
     assert cv2.imread(str(tmp_path / "curve.png")).shape == (360, 640, 3)
 
 
-def test_learning_curve_reads_resumed_logs_and_the_best_step(tmp_path, capsys):
+def test_learning_curve_reads_resumed_logs_and_the_best_step(tmp_path):
     """A step validated twice (a resume from before it) keeps its last line; without a start
     line the next run goes on from the best validation of G, not the last; a run with no
     validation is named."""

@@ -78,9 +78,9 @@ def table(summaries: dict[str, dict]) -> str:
     first = next(iter(summaries.values()))
     hr = test_script.fmt(first["metrics"]["brisque"]["hr"], 2)
     lines.append("| HR | - | - | - | - | - | " + hr + " | - | - | - | - | - |")
-    seen = set()
+    seen, rank = set(), order(summaries)
     # the models grouped by protocol (in order of first appearance), each under its bicubic
-    for folder, s in sorted(summaries.items(), key=lambda kv: order(summaries)[protocol(kv[1])]):
+    for folder, s in sorted(summaries.items(), key=lambda kv: rank[protocol(kv[1])]):
         if protocol(s) not in seen:
             seen.add(protocol(s))
             lines.append("| " + " | ".join(["Bicubic", "-", protocol(s),
