@@ -8,7 +8,6 @@ and the SR pasted into the upscale as enhance.py pastes it.
 """
 from __future__ import annotations
 
-import argparse
 import glob
 import os
 from pathlib import Path
@@ -86,17 +85,8 @@ def photo_rows(path: str, factor: int, opt, detector: faces.Detector,
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", default="../shared/data/photos")
-    parser.add_argument("--factor", type=int, default=4, help="downscale and upscale factor")
-    parser.add_argument("--weight_path", default=None, help="enhance.py's 8x model (its default)")
-    parser.add_argument("--weight_path_4x", default=None,
-                        help="enhance.py's 4x model (its default), or none")
-    args = parser.parse_args(argv)
-    opt = enhance.EnhanceOptions().parse(
-        ["--input", args.photos, "--upscale", str(args.factor)]
-        + quality.weight_flags(args), verbose=False)
-    models, detector = enhance.load_models(opt, enhance.model_prefixes(opt)), faces.Detector()
+    args = quality.photo_parser(__doc__.splitlines()[0]).parse_args(argv)
+    opt, models, detector = quality.load_enhance(args)
     try:
         rows = [row for path in sorted(glob.glob(os.path.join(args.photos, "*.jpg")))
                 for row in photo_rows(path, args.factor, opt, detector, models)]

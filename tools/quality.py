@@ -162,32 +162,40 @@ def mean_row(label: str, rows: list[dict]) -> str:
             f"{mean['bicubic']['id']:.3f} | {mean['enhance']['id']:.3f} |")
 
 
-def weight_flags(args: argparse.Namespace) -> list[str]:
-    """enhance.py's weight flags of those given in `args` (the others: enhance.py's defaults)."""
-    return [flag for name in ("weight_path", "weight_path_4x") if getattr(args, name)
-            for flag in (f"--{name}", getattr(args, name))]
-
-
-def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def photo_parser(description: str) -> argparse.ArgumentParser:
+    """The flags of the real-photo checks (this one, mask_gain.py): the photos, the factor and
+    enhance.py's weights."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--photos", default="../shared/data/photos")
     parser.add_argument("--factor", type=int, default=4, help="downscale and upscale factor")
     parser.add_argument("--weight_path", default=None, help="enhance.py's 8x model (its default)")
     parser.add_argument("--weight_path_4x", default=None,
                         help="enhance.py's 4x model (its default), or none")
-    parser.add_argument("--jpeg", type=int_list, default=[0, 75],
-                        help="JPEG qualities of the downscaled photo, one check each (0: none)")
-    parser.add_argument("--all_faces", action="store_true", help="enhance every face")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def load_enhance(args: argparse.Namespace, *flags: str):
+    """enhance.py's options (its defaults, but the weights given in `args` and `flags`), its
+    models, and the face detector; a missing or damaged checkpoint stops with one line."""
+    weights = [flag for name in ("weight_path", "weight_path_4x") if getattr(args, name)
+               for flag in (f"--{name}", getattr(args, name))]
     opt = enhance.EnhanceOptions().parse(
-        ["--input", args.photos, "--upscale", str(args.factor)] + weight_flags(args)
-        + (["--all_faces"] if args.all_faces else []), verbose=False)
-    truth = detectors.read_truth(os.path.join(args.photos, "faces.csv"))
+        ["--input", args.photos, "--upscale", str(args.factor), *weights, *flags], verbose=False)
     try:
         models = enhance.load_models(opt, enhance.model_prefixes(opt))
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
-    detector = faces.Detector()
+    return opt, models, faces.Detector()
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = photo_parser(__doc__.splitlines()[0])
+    parser.add_argument("--jpeg", type=int_list, default=[0, 75],
+                        help="JPEG qualities of the downscaled photo, one check each (0: none)")
+    parser.add_argument("--all_faces", action="store_true", help="enhance every face")
+    args = parser.parse_args(argv)
+    truth = detectors.read_truth(os.path.join(args.photos, "faces.csv"))
+    opt, models, detector = load_enhance(args, *(["--all_faces"] if args.all_faces else []))
     checks = {}
     for quality in args.jpeg:
         rows = []
