@@ -42,9 +42,9 @@ import data
 from evaluation import metrics
 from networks import generators
 from options.enhance_options import EnhanceOptions
+from networks.restored import Generator
 from photos import faces
 import result_folders
-from test import Generator
 
 # faces are searched in the plain upscale up to this size (a 6000x4000 photo); MTCNN needs about
 # 70 bytes per pixel searched (1.7 GB here)

@@ -27,10 +27,9 @@ from typing import NamedTuple
 
 import checkpoints
 import data
-from networks import generators
+from networks import generators, restored
 from options.export_options import FORMATS, ExportOptions
 import result_folders
-import test
 from tf1 import tf
 
 INPUT, OUTPUT = "lr", "sr"
@@ -57,13 +56,13 @@ class Serving(NamedTuple):
 
 def named_outputs(out, side_outputs: bool) -> dict[str, tf.Tensor]:
     """sr and, with side_outputs, the model's other outputs under test.py's tags."""
-    return {OUTPUT: out.rgb, **(test.side_outputs(out) if side_outputs else {})}
+    return {OUTPUT: out.rgb, **(restored.side_outputs(out) if side_outputs else {})}
 
 
 def freeze(opt, prefix: str) -> tuple[tf.GraphDef, str, dict[str, tf.Tensor]]:
     """test.py's generator restored from `prefix`, its variables folded into constants: the
     GraphDef, its float input's name and the named outputs (tensors of test.py's graph)."""
-    gen = test.Generator(opt, prefix)
+    gen = restored.Generator(opt, prefix)
     named = named_outputs(gen.out, opt.side_outputs)
     frozen = tf.graph_util.convert_variables_to_constants(
         gen.sess, gen.graph.as_graph_def(), [t.op.name for t in named.values()])

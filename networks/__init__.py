@@ -1,1 +1,1 @@
-"""The sibling generators (JEANet, the prior-guided network, SRResNet), the --model registry, and the frozen feature networks (FaceNet, LPIPS) their losses and metrics use."""
+"""The sibling generators (JEANet, the prior-guided network, SRResNet), the --model registry, a trained generator restored for inference, and the frozen feature networks (FaceNet, LPIPS) their losses and metrics use."""

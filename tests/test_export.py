@@ -19,6 +19,7 @@ import checkpoints
 import data
 from evaluation import metrics
 import export
+from networks import restored
 import test as test_script
 from conftest import OFFICIAL, ROOT, random_generator
 from options.test_options import TestOptions
@@ -63,7 +64,7 @@ def options_for(weights: Path, model_name: str = "eipnet") -> object:
 def project_sr(weights: Path, lr: dict[str, np.ndarray], model_name: str = "eipnet") -> dict:
     """test.py's Generator on each input: {tag: {"sr": rgb, **side outputs}}."""
     opt = options_for(weights, model_name)
-    gen = test_script.Generator(opt, checkpoints.resolve(str(weights)))
+    gen = restored.Generator(opt, checkpoints.resolve(str(weights)))
     got = {}
     for tag, x in lr.items():
         rgb, extras = gen(x)

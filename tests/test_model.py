@@ -192,7 +192,7 @@ def test_one_graph_takes_faces_of_any_size(graph, val_faces):
     import data
     from evaluation import metrics
     from options.test_options import TestOptions
-    from test import Generator
+    from networks.restored import Generator
     ref = np.load(OFFICIAL / "reference.npz")
     any_size = tf.placeholder(tf.float32, [None, None, None, 3])
     out = model.generator(any_size, "released").rgb

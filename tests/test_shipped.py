@@ -58,11 +58,11 @@ def test_shipped_zoo_model_restores_with_no_weight_flag_and_beats_bicubic(name, 
     Generator, and beats the bicubic upscale of its own LR on the 354 val faces it never saw
     (method 1: +0.147 dB, standard error 0.026; SRResNet: +0.272 dB, 0.027; JEANet: +1.49 dB
     in RGB; on 51 faces method 1's gain, +0.08 dB, is within noise, hence all of them)."""
-    import test as test_script
+    from networks.restored import Generator
     from options.test_options import TestOptions
     opt = TestOptions().parse(["--model", name], verbose=False)
     assert opt.weight_path == f"checkpoint/{name}_lfw128"
-    gen = test_script.Generator(opt, checkpoints.resolve(str(ROOT / opt.weight_path)))
+    gen = Generator(opt, checkpoints.resolve(str(ROOT / opt.weight_path)))
     degradation, floor = ZOO[name]
     _, ex = data.load_eval_set(val_paths, degradation=degradation)
     sr = np.concatenate([gen(ex.lr[i:i + 16])[0] for i in range(0, len(ex.lr), 16)])
@@ -80,10 +80,10 @@ def test_shipped_gan_model_restores_with_no_weight_flag_and_gives_faces(name, va
     """Each shipped GAN model restores from checkpoint/<model>_lfw128 with no weight flag and
     gives 128x128 faces in range, within 0.3 dB of bicubic's PSNR on 17 val faces (method 2 on
     all 354: 23.42 dB against bicubic's 23.55, BRISQUE 64.80 against 78.48)."""
-    import test as test_script
+    from networks.restored import Generator
     from options.test_options import TestOptions
     opt = TestOptions().parse(["--model", name], verbose=False)
-    gen = test_script.Generator(opt, checkpoints.resolve(str(ROOT / opt.weight_path)))
+    gen = Generator(opt, checkpoints.resolve(str(ROOT / opt.weight_path)))
     _, ex = data.load_eval_set(val_paths[::22], degradation=GAN_ZOO[name])
     sr = gen(ex.lr)[0]
     assert sr.shape == (len(ex.lr), 128, 128, 3) and np.isfinite(sr).all()

@@ -25,9 +25,9 @@ import checkpoints
 import data
 import enhance
 from evaluation import metrics
+from networks.restored import Generator
 from options.base_options import int_list
 from options.test_options import TestOptions
-import test as test_script
 
 UPSCALE = 4   # enhance.py's default
 
@@ -65,7 +65,7 @@ def add_val_arguments(parser: argparse.ArgumentParser, faces: int) -> None:
     parser.add_argument("--faces", type=int, default=faces, help="the first N faces of --val")
 
 
-def generator_and_faces(args: argparse.Namespace) -> tuple[test_script.Generator, np.ndarray]:
+def generator_and_faces(args: argparse.Namespace) -> tuple[Generator, np.ndarray]:
     """The generator of --weight_path and the first --faces faces of --val (RGB uint8), or an
     exit in one line naming what is missing."""
     paths = sorted(glob.glob(os.path.join(args.val, "*")))[:args.faces]
@@ -74,7 +74,7 @@ def generator_and_faces(args: argparse.Namespace) -> tuple[test_script.Generator
     opt = TestOptions().parse(["--model", args.model, "--weight_path", args.weight_path],
                               verbose=False)
     try:
-        generator = test_script.Generator(opt, checkpoints.intact(checkpoints.resolve(args.weight_path)))
+        generator = Generator(opt, checkpoints.intact(checkpoints.resolve(args.weight_path)))
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     return generator, np.stack([data.read_image(p) for p in paths])

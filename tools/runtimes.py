@@ -38,10 +38,10 @@ WIN = 1.3   # a speed-up over TF Session that would justify another runtime in t
 
 def tf_session(export_dir: str, opt_args: list[str], precision: str = "fp32"):
     import checkpoints
-    import test
+    from networks.restored import Generator
     from options.test_options import TestOptions
     opt = TestOptions().parse(opt_args + ["--precision", precision], verbose=False)
-    gen = test.Generator(opt, checkpoints.resolve(opt.weight_path))
+    gen = Generator(opt, checkpoints.resolve(opt.weight_path))
     return lambda lr: gen(lr)[0]
 
 
@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     from tf1 import usable_precision
     bf16 = usable_precision("bf16") == "bf16"   # not where oneDNN is off or capped below bf16
     import checkpoints
+    from networks.restored import Generator
     import data
     from networks import generators
     architecture = generators.GENERATORS[args.model].architecture(
