@@ -25,8 +25,8 @@ def kept_record(g_weight: str = G_WEIGHT) -> str:
 KEPT = kept_record()
 FULL_INDEX = re.compile(re.escape(FULL_PREFIX) + r"-(\d+)\.index")
 # what marks a folder as holding a run, so that a new run never writes over it
-RUN_FILE = re.compile(re.escape(FULL_PREFIX) + r"-\d+\.|" + re.escape(G_WEIGHT) +
-                      r"|opt\.txt$|checkpoint$")
+RUN_FILE = re.compile("|".join([re.escape(FULL_PREFIX) + r"-\d+\.",
+                                 *map(re.escape, KEPT_GENERATORS), r"opt\.txt$", r"checkpoint$"]))
 DESIGN = "design"   # collection and variable name of a generator's recorded design string
 
 
@@ -172,20 +172,21 @@ def is_leftover(name: str, run_dir: str) -> bool:
 
 
 def tidy(run_dir: str, resume: str | None, max_to_keep: int) -> tuple[list[str], list[str]]:
-    """At a resume: finish a G_weight move a kill cut short, delete leftovers of killed saves
+    """At a resume: finish a kept G's move a kill cut short, delete leftovers of killed saves
     and the full checkpoints older than the newest `max_to_keep` up to `resume` (a run that
-    was never stopped would have deleted them). Returns (the full checkpoints kept, oldest
-    first; what was deleted or moved, one note each)."""
+    was never stopped would have deleted them; 0 keeps all, as TensorFlow's Saver). Returns
+    (the full checkpoints kept, oldest first; what was deleted or moved, one note each)."""
     notes = [f"finished moving the new {g} into place" for g in KEPT_GENERATORS
-             if finish_move(os.path.join(run_dir, g + STAGED), os.path.join(run_dir, g))]
-    kept = [p for p in full_checkpoints(run_dir) if resume and step_of(p) <= step_of(resume)]
-    surplus = [f for p in kept[max_to_keep:] for f in glob.glob(glob.escape(p) + ".*")]
+             if finish_kept_move(run_dir, g)]
+    done = [p for p in full_checkpoints(run_dir) if resume and step_of(p) <= step_of(resume)]
+    kept = done[:max_to_keep] if max_to_keep else done
+    surplus = [f for p in done[len(kept):] for f in glob.glob(glob.escape(p) + ".*")]
     for name in sorted(os.listdir(run_dir)):
         path = os.path.join(run_dir, name)
         if path in surplus or is_leftover(name, run_dir):
             os.remove(path)
             notes.append(f"removed {path}")
-    return kept[:max_to_keep][::-1], notes
+    return kept[::-1], notes
 
 
 def finish_move(staged: str, prefix: str) -> bool:
@@ -221,14 +222,33 @@ def signals_deferred():
         signal.raise_signal(s)
 
 
-def write_kept(run_dir: str, iteration: int, val_psnr: float, g_weight: str = G_WEIGHT) -> None:
-    """Record the validation `g_weight` is about to hold, moved into place whole. The graph's
-    best PSNR reaches disk only with the next full checkpoint; this file is what a resume
-    after a kill in between must not fall below."""
-    path = os.path.join(run_dir, kept_record(g_weight))
-    with open(path + STAGED, "w") as f:
-        json.dump({"iteration": iteration, "val_psnr": val_psnr}, f)
-    os.replace(path + STAGED, path)
+def replace_kept(saver: tf.train.Saver, sess: tf.Session, run_dir: str, g_weight: str,
+                 iteration: int, val_psnr: float) -> None:
+    """Save `saver`'s generator as `g_weight` with its kept_record, both staged, then moved into
+    place record first (finish_kept_move); Ctrl-C waits. Killed between its two renames,
+    TensorFlow's in-place save would leave new data beside the old index for good; here a kill
+    leaves a staged save, deleted at the resume, or a move cut short, which `tidy` completes.
+    So the record always names the G on disk or the one being moved in. The graph's best PSNR
+    reaches disk only with the next full checkpoint: the record is what a resume after a kill
+    in between must not fall below."""
+    with signals_deferred():
+        with open(os.path.join(run_dir, kept_record(g_weight)) + STAGED, "w") as f:
+            json.dump({"iteration": iteration, "val_psnr": val_psnr}, f)
+        saver.save(sess, os.path.join(run_dir, g_weight + STAGED), write_meta_graph=False,
+                   write_state=False)
+        finish_kept_move(run_dir, g_weight)
+
+
+def finish_kept_move(run_dir: str, g_weight: str) -> bool:
+    """Move a staged `g_weight` save whose index was written into place: its staged record
+    first, then the checkpoint (finish_move). False if there was none."""
+    staged = os.path.join(run_dir, g_weight + STAGED)
+    if not os.path.exists(staged + ".index"):
+        return False
+    record = os.path.join(run_dir, kept_record(g_weight))
+    if os.path.exists(record + STAGED):
+        os.replace(record + STAGED, record)
+    return finish_move(staged, os.path.join(run_dir, g_weight))
 
 
 def kept(run_dir: str, g_weight: str = G_WEIGHT) -> dict | None:
@@ -259,13 +279,3 @@ def iteration_of(prefix: str) -> int | None:
         return step_of(prefix)
     record = kept(os.path.dirname(prefix), name) if name in KEPT_GENERATORS else None
     return None if record is None else record["iteration"]
-
-
-def replace_checkpoint(saver: tf.train.Saver, sess: tf.Session, prefix: str) -> None:
-    """Save to a staged prefix, then move it over `prefix`. Killed between its two renames,
-    TensorFlow's in-place save would leave new data beside the old index for good; here a
-    kill leaves a staged save or a move cut short, which `tidy` completes at the resume."""
-    staged = prefix + STAGED
-    saver.save(sess, staged, write_meta_graph=False, write_state=False)
-    with signals_deferred():
-        finish_move(staged, prefix)

@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from typing import NamedTuple, NoReturn
+from typing import Callable, NamedTuple, NoReturn
 
 import cv2
 import numpy as np
@@ -291,6 +291,7 @@ class Trainer:
         the run folder (checkpoints.tidy) and hand the checkpoints kept to the saver, which
         counts them in --max_to_keep. Returns the step."""
         if resume:
+            self.check_untrained(resume)
             try:
                 self.saver.restore(self.sess, resume)
             except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as err:
@@ -325,6 +326,16 @@ class Trainer:
         print(f"resumed from {resume}")
         self.write_log(f"resumed from iteration {self.saved_step} ({os.path.basename(resume)})")
         return self.saved_step
+
+    def check_untrained(self, resume: str) -> None:
+        """ResumeError naming what `resume` holds that this graph would not restore (an EMA of G,
+        D and its optimiser slots): resumed without it, the run would go on and save over it."""
+        mine = {v.op.name for v in tf.global_variables()}
+        dropped = sorted(set(checkpoints.variable_shapes(resume)) - mine)
+        if dropped:
+            raise ResumeError(f"{resume} holds what these options do not train "
+                              f"({listed(dropped)}): resume with the --losses and --ema_decay "
+                              f"it was trained with (its opt.txt names them)")
 
     def step(self, step: int) -> dict:
         g, opt = self.g, self.opt
@@ -364,11 +375,9 @@ class Trainer:
         return float(np.mean([psnr(s, h) for s, h in zip(sr, self.val.hr)])), sr
 
     def keep(self, step: int, value: float, saver: tf.train.Saver, g_weight: str) -> None:
-        """Save `saver`'s generator as `g_weight`, recorded first: a kill between the two can
-        skip a better G, never keep a worse."""
+        """Save `saver`'s generator as `g_weight` with its record (checkpoints.replace_kept)."""
         self.ensure_finite(step)
-        checkpoints.write_kept(self.run_dir, step, value, g_weight)
-        checkpoints.replace_checkpoint(saver, self.sess, os.path.join(self.run_dir, g_weight))
+        checkpoints.replace_kept(saver, self.sess, self.run_dir, g_weight, step, value)
 
     def validate(self, step: int) -> float:
         """PSNR of the generator on the fixed validation set; keeps the best as G_weight.ckpt
@@ -598,10 +607,12 @@ def shared_notes(opt, prefix: str) -> list[str]:
             f"({shared / total:.0%}) from {prefix}; fresh: {listed(fresh) or 'none'}"]
 
 
-def train(opt, train_paths: list[str], val: data.Example, resume: str | None) -> int:
-    """Train to opt.niter in a graph of its own; returns the last completed iteration."""
+def train(opt, train_paths: list[str], val: data.Example, resume: str | None,
+          started: Callable[[], None] = lambda: None) -> int:
+    """Train to opt.niter in a graph of its own, calling `started` once the run has started
+    (restored or initialised); returns the last completed iteration."""
     with tf.Graph().as_default():
-        return run_training(opt, train_paths, val, resume)
+        return run_training(opt, train_paths, val, resume, started)
 
 
 def part_maps(opt, train_paths: list[str]) -> parsing.PartMaps | None:
@@ -614,9 +625,10 @@ def part_maps(opt, train_paths: list[str]) -> parsing.PartMaps | None:
     return parsing.PartMaps(cache, opt.dataset, opt.parsing_masks).prepare(train_paths)
 
 
-def run_training(opt, train_paths: list[str], val: data.Example, resume: str | None) -> int:
-    """Train from `resume` (or from scratch); exits 128 + the signal's number after saving
-    when Ctrl-C or SIGTERM stopped it."""
+def run_training(opt, train_paths: list[str], val: data.Example, resume: str | None,
+                 started: Callable[[], None]) -> int:
+    """Train from `resume` (or from scratch), calling `started` once restored or initialised;
+    exits 128 + the signal's number after saving when Ctrl-C or SIGTERM stopped it."""
     tf.set_random_seed(opt.seed)
     maps = part_maps(opt, train_paths)
     cluster = None if opt.strategy == "none" else distribute.Cluster(opt)
@@ -641,6 +653,7 @@ def run_training(opt, train_paths: list[str], val: data.Example, resume: str | N
                           f"({opt.vgg19_weights or perceptual.STAND_IN})")
     try:
         start = trainer.start(resume)
+        started()
         with checkpoints.signal_handlers(raise_interrupt):
             signum = train_loop(opt, trainer, start)
             step = trainer.finish()
@@ -701,9 +714,9 @@ def main(argv: list[str] | None = None) -> None:
     except (data.DataError, FileExistsError, FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     opt = distribute.worker_run_dir(opt)
-    options.save(opt)
-    try:
-        train(opt, train_paths, val, resume)
+    os.makedirs(opt.run_dir, exist_ok=True)
+    try:   # opt.txt once the run has started: a resume that does not fit keeps the run's own
+        train(opt, train_paths, val, resume, lambda: options.save(opt))
     except (data.DataError, ResumeError) as err:   # the parsing ground truth or the data
         sys.exit(f"error: {err}")
     except Interrupted as err:   # a second Ctrl-C during the final save

@@ -1,7 +1,7 @@
 import distribute
 import losses
 import model
-from .base_options import BaseOptions, str_list, int_list
+from .base_options import BaseOptions, int_list, non_negative, str_list
 
 # gamma and beta of Eq 11 (the paper gives none): the authors' code's lambda_edge 0.3 and ad_r
 # 5e-3 weigh L_e and L_ad against an L_rgb and L_lc averaged over the 3 channels; against Eq 8-9's
@@ -123,7 +123,8 @@ class TrainOptions(BaseOptions):
                                  "8x weights). Used only with --pretrained on a new run")
         parser.add_argument("--continue_train", action="store_true",
                             help="resume from the latest full checkpoint in the run folder")
-        parser.add_argument("--max_to_keep", type=int, default=3)
+        parser.add_argument("--max_to_keep", type=non_negative, default=3,
+                            help="full checkpoints (model.ckpt-N) kept, the newest; 0 keeps all")
         parser.add_argument("--save_freq", type=int, default=500, help="iterations between saves")
         parser.add_argument("--val_freq", type=int, default=500,
                             help="iterations between validations (PSNR, images, best G_weight)")

@@ -123,6 +123,22 @@ def test_new_run_refuses_a_folder_with_a_damaged_index(base_run, dataset, tmp_pa
                                             "G_weight.ckpt.index"]
 
 
+def test_a_folder_holding_only_an_averaged_g_is_refused(ema_base_run, dataset, tmp_path):
+    """G_weight_ema.ckpt marks a run folder as G_weight.ckpt does: a new run (or a resume) there
+    stops naming --pretrained, and the averaged weights stay as they were."""
+    averaged = tmp_path / "run"
+    averaged.mkdir()
+    for f in ema_base_run.glob("G_weight_ema.*"):
+        shutil.copy(f, averaged)
+    before = snapshot(averaged)
+    for extra in ([], ["--continue_train"]):
+        with pytest.raises(SystemExit, match=r"holds trained weights \(G_weight_ema.ckpt.data"
+                                             r".*--pretrained"):
+            train.main(train_args(dataset, tmp_path, "--niter", "2", "--ema_decay", "0.9",
+                                  *extra))
+    assert snapshot(averaged) == before
+
+
 def test_resume_skips_a_damaged_newest_checkpoint(base_run, dataset, tmp_path, capsys):
     """Item 3: the newest checkpoint's data cut in half is named, and the run resumes from
     the newest complete one (2), then saves a good 4 over the damaged one."""
@@ -159,6 +175,31 @@ def test_resume_with_another_model_stops_and_deletes_nothing(base_run, dataset, 
                                          r"--model jeanet: .*Pass the --model and --scale it was trained"):
         resume(dataset, tmp_path, 6, "--model", "jeanet", "--max_to_keep", "1")
     assert sorted(os.listdir(run)) == before
+
+
+@pytest.mark.parametrize("ema", [True, False], ids=["EMA left out", "EMA added"])
+def test_a_resume_that_would_drop_or_lacks_state_stops_and_changes_nothing(
+        ema, base_run, ema_base_run, dataset, tmp_path):
+    """A run trained with --ema_decay, resumed without it, would restore G and go on, saving
+    checkpoints without the average; one trained without it has no average to restore. Both
+    stop in one line naming the fix, and the run folder (opt.txt included) stays as it was."""
+    run = copy_of(ema_base_run if ema else base_run, tmp_path)
+    before = snapshot(run)
+    message = (r"model.ckpt-4 holds what these options do not train \(generator/\S+/"
+               r"ExponentialMovingAverage.*\): "
+               r"resume with the --losses and --ema_decay it was trained with" if ema else
+               r"model.ckpt-4 does not fit this model: resume with the --model, --losses and "
+               r"--ema_decay it was trained with")
+    with pytest.raises(SystemExit, match=message):
+        resume(dataset, tmp_path, 6, *([] if ema else ["--ema_decay", "0.9"]))
+    assert snapshot(run) == before
+
+
+def test_max_to_keep_0_keeps_every_checkpoint_across_a_resume(base_run, dataset, tmp_path):
+    """--max_to_keep 0 keeps all, as TensorFlow's Saver: the resume's tidying deletes none."""
+    run = copy_of(base_run, tmp_path)
+    resume(dataset, tmp_path, 6, "--save_freq", "1", "--max_to_keep", "0")
+    assert full_steps(run) == [2, 4, 5, 6]
 
 
 def start(dataset, tmp_path, *extra: str) -> subprocess.Popen:
@@ -290,12 +331,15 @@ def test_resume_is_written_in_the_log(base_run, dataset, tmp_path):
 
 
 def test_a_cut_g_weight_move_is_finished(base_run, dataset, tmp_path):
-    """G_weight.ckpt is saved to G_weight.ckpt.next, then moved data first, index last; after
-    a kill between the two moves (new data beside the old index, which fails its checksums,
-    and which test.py explains), the start of a resume finishes the move, giving the new
-    generator intact."""
+    """G_weight.ckpt is saved to G_weight.ckpt.next beside its record G_weight.json.next, then
+    moved record first, then data, index last; after a kill between the two moves of the
+    checkpoint (new data beside the old index, which fails its checksums, and which test.py
+    explains), the start of a resume finishes the move, giving the new generator intact and
+    the record that names it."""
     run = copy_of(base_run, tmp_path)
     g_weight = str(run / checkpoints.G_WEIGHT)
+    record = {"iteration": 2, "val_psnr": 1.5}
+    (run / checkpoints.KEPT).write_text(json.dumps(record))   # moved before the kill
     with tf.Graph().as_default():
         model.generator(tf.placeholder(tf.float32, [None, 16, 16, 3]), "paper")
         saver = checkpoints.generator_saver()
@@ -314,9 +358,35 @@ def test_a_cut_g_weight_move_is_finished(base_run, dataset, tmp_path):
     assert notes == ["finished moving the new G_weight.ckpt into place"]
     assert kept == [str(run / "model.ckpt-2"), str(run / "model.ckpt-4")]
     assert not list(run.glob("*" + checkpoints.STAGED + "*"))
+    assert checkpoints.kept(str(run)) == record
     new, step_2 = tensors(g_weight), tensors(run / "model.ckpt-2")
     for name, value in new.items():
         np.testing.assert_array_equal(value, step_2[name])
+
+
+@pytest.mark.parametrize("index_written", [False, True])
+def test_a_kill_in_a_kept_g_save_leaves_the_record_naming_the_g_on_disk(index_written, base_run,
+                                                                        tmp_path):
+    """A kill during the staged save of a better G (its index not written yet) leaves
+    G_weight.ckpt and G_weight.json as they were, and the resume deletes the staged pair; a
+    kill once the index is written leaves a save the resume moves in, record first. Either
+    way G_weight.json names the G on disk: iteration_of gives a fine-tune's start right."""
+    run = copy_of(base_run, tmp_path)
+    old_g, old_record = tensors(run / checkpoints.G_WEIGHT), checkpoints.kept(str(run))
+    new_record = {"iteration": 3, "val_psnr": old_record["val_psnr"] + 1}
+    (run / (checkpoints.KEPT + checkpoints.STAGED)).write_text(json.dumps(new_record))
+    staged = run / (checkpoints.G_WEIGHT + checkpoints.STAGED)
+    for f in run.glob("model.ckpt-2.*"):   # another G than the kept one of iteration 4
+        if index_written or f.name.endswith(".data-00000-of-00001"):
+            shutil.copy(f, str(staged) + f.name[len("model.ckpt-2"):])
+    checkpoints.tidy(str(run), str(run / "model.ckpt-4"), 3)
+    assert not list(run.glob("*" + checkpoints.STAGED + "*"))
+    g, step_2 = tensors(run / checkpoints.G_WEIGHT), tensors(run / "model.ckpt-2")
+    assert checkpoints.kept(str(run)) == (new_record if index_written else old_record)
+    assert checkpoints.iteration_of(str(run / checkpoints.G_WEIGHT)) == (
+        3 if index_written else old_record["iteration"])
+    for name, value in g.items():
+        np.testing.assert_array_equal(value, (step_2 if index_written else old_g)[name])
 
 
 @pytest.mark.parametrize("ema", [False, True], ids=["G", "EMA of G"])
