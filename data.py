@@ -13,7 +13,7 @@ from typing import Callable, Iterator, NamedTuple, Sequence
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 HR_SIZE = 128
 LR_SIZE = 16      # at the paper's 8x
@@ -77,17 +77,21 @@ def list_images(folder: str) -> list[str]:
 
 
 def read_image(path: str) -> np.ndarray:
-    """RGB uint8 (H,W,3). Grayscale, palette, RGBA and 16-bit files are converted; a truncated
-    or non-image file raises DataError naming it."""
+    """RGB uint8 (H,W,3), upright as a viewer shows it (the EXIF orientation of a phone's
+    photo applied). Grayscale, palette, RGBA, 16-bit and float (0-1) files are converted; a
+    truncated, non-image or oversized (Pillow's decompression-bomb limit) file raises DataError
+    naming it."""
     try:
         with Image.open(path) as im:
             im.load()
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
                 arr = np.asarray(im).astype(np.float64)
-                scale = 255.0 / 65535.0 if arr.max() > 255 else 1.0
+                scale = (255.0 if im.mode == "F" and arr.max() <= 1 else
+                         255.0 / 65535.0 if arr.max() > 255 else 1.0)
                 im = Image.fromarray(np.clip(arr * scale, 0, 255).astype(np.uint8))
             return np.asarray(im.convert("RGB"))
-    except (OSError, SyntaxError, ValueError) as err:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise DataError(f"cannot read image {path!r} ({err}); remove or replace the file") from err
 
 

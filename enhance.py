@@ -282,11 +282,12 @@ def before_after(result: Enhanced, out: np.ndarray, path: str, title: str) -> No
     fig.savefig(path, dpi=100, bbox_inches="tight")
 
 
-def stale_crops(stem: str, out_dir: str, records: list[dict]) -> list[str]:
-    """Face crops of `stem` in out_dir that this run did not write (an earlier run's)."""
+def stale_outputs(stem: str, out_dir: str, records: list[dict], figure: bool) -> list[str]:
+    """Face crops and the figure of `stem` in out_dir that this run did not write (an earlier
+    run's)."""
     written = {f"{stem}_face{k}_{t}.png" for k, r in enumerate(records) if r["enhanced"]
-               for t in ("lr", "sr")}
-    pattern = re.compile(re.escape(stem) + r"_face\d+_(lr|sr)\.png")
+               for t in ("lr", "sr")} | ({f"{stem}_compare.png"} if figure else set())
+    pattern = re.compile(re.escape(stem) + r"(_face\d+_(lr|sr)|_compare)\.png")
     return sorted(n for n in os.listdir(out_dir) if pattern.fullmatch(n) and n not in written)
 
 
@@ -300,11 +301,12 @@ def write_outputs(stem: str, out_dir: str, out: np.ndarray, result: Enhanced,
         Image.fromarray(high).save(os.path.join(out_dir, f"{stem}_face{k}_sr.png"))
     with open(os.path.join(out_dir, f"{stem}_faces.json"), "w") as f:
         json.dump({"size": list(out.shape[1::-1]), "faces": result.records}, f, indent=1)
-    if figure and result.records:
+    figure = figure and bool(result.records)
+    if figure:
         before_after(result, out, os.path.join(out_dir, f"{stem}_compare.png"), stem)
-    stale = stale_crops(stem, out_dir, result.records)
+    stale = stale_outputs(stem, out_dir, result.records, figure)
     if stale:
-        tqdm.write(f"kept {len(stale)} face crops of an earlier run that this one did not "
+        tqdm.write(f"kept {len(stale)} files of an earlier run that this one did not "
                    f"write: {result_folders.listed(stale)}")
 
 
@@ -385,6 +387,8 @@ def main(argv: list[str] | None = None) -> list[str]:
     for path, rgb in faces.readable(paths, unreadable):
         enhance_file(path, rgb, stems[os.path.basename(path)], opt, detector, models)
     close(models)
+    if unreadable:
+        print(f"skipped {len(unreadable)} unreadable files: {result_folders.listed(unreadable)}")
     print(f"results in {opt.result_dir}")
     return unreadable
 

@@ -14,7 +14,7 @@ import data
 from evaluation import metrics
 import test as test_script
 import train
-from conftest import copy_faces, train_args
+from conftest import SHARED, copy_faces, train_args
 
 pytestmark = pytest.mark.cpu_numbers   # reruns under tools/avx2_caps.py in .ci/run
 
@@ -230,6 +230,30 @@ def test_read_image_converts_and_rejects(tmp_path, val_faces):
     for name in ("truncated.jpg", "notes.jpg"):
         with pytest.raises(data.DataError, match=name):
             data.read_image(str(tmp_path / name))
+
+
+def test_read_image_turns_a_phone_photo_upright(tmp_path):
+    """A photo stored sideways with EXIF orientation 6 (as phones save them; a viewer turns it
+    90 degrees clockwise) reads as the viewer shows it: pixel for pixel the upright photo."""
+    upright = Image.open(SHARED / "data" / "photos" / "2008_001009.jpg").convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6   # Orientation: rotate 90 CW to display
+    upright.rotate(90, expand=True).save(tmp_path / "sideways.png", exif=exif)
+    assert Image.open(tmp_path / "sideways.png").size == upright.size[::-1]
+    np.testing.assert_array_equal(data.read_image(str(tmp_path / "sideways.png")),
+                                  np.asarray(upright))
+
+
+def test_read_image_scales_float_images_and_names_oversized_ones(tmp_path, val_faces,
+                                                                monkeypatch):
+    face = val_faces[0]
+    Image.fromarray(face[..., 1].astype(np.float32) / 255).save(tmp_path / "float.tif")
+    np.testing.assert_allclose(data.read_image(str(tmp_path / "float.tif"))[..., 1], face[..., 1],
+                               atol=1)
+    Image.fromarray(face).save(tmp_path / "face.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 128 * 128 // 3)   # Pillow's bomb: > 2x this
+    with pytest.raises(data.DataError, match=r"cannot read image .*face.png.*exceeds limit"):
+        data.read_image(str(tmp_path / "face.png"))
 
 
 def test_missing_or_empty_folder(tmp_path):

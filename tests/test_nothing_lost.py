@@ -74,6 +74,24 @@ def test_two_photos_with_one_stem_keep_both_results(tmp_path):
         assert (tmp_path / "out" / f"{name}_faces.json").exists()
 
 
+def test_an_earlier_figure_left_in_place_is_named_and_skipped_files_are_summed_up(tmp_path,
+                                                                                 capsys):
+    """A rerun into the same folder that writes no figure (--no_figures) names the earlier
+    run's p_compare.png it leaves there, which no longer shows this run's faces; the photos
+    that could not be read are listed again at the end, not only among the progress lines."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    small_photo(src, "p.jpg")
+    (src / "q.jpg").write_text("not a photo")
+    enhance.main(["--input", str(src), "--result_dir", str(out), "--upscale", "2",
+                  "--weight_path", str(SHIPPED)])
+    assert (out / "p_compare.png").is_file()
+    capsys.readouterr()
+    assert run_enhance(src, out) == [str(src / "q.jpg")]
+    printed = capsys.readouterr().out
+    assert "kept 1 files of an earlier run that this one did not write: p_compare.png" in printed
+    assert f"skipped 1 unreadable files: {src / 'q.jpg'}\nresults in {out}" in printed
+
+
 @pytest.mark.parametrize("where", ["same", "inside"])
 def test_enhance_never_writes_into_its_input(tmp_path, where):
     """Bug 3: --result_dir equal to or inside --input stops in one line; the user's own
