@@ -95,17 +95,22 @@ def read_image(path: str) -> np.ndarray:
         raise DataError(f"cannot read image {path!r} ({err}); remove or replace the file") from err
 
 
+def preset_side(h: int, w: int, preset: str) -> int | None:
+    """The side of the centre square `preset` crops from an h x w image (Section 4.2); None
+    where it keeps the whole image."""
+    if preset == "celeba":       # centre 178x178 of the 178x218 aligned CelebA image
+        return min(h, w, 178)
+    if preset == "vggface2":     # centre crop of 0.7 x the shorter side
+        return int(round(0.7 * min(h, w)))
+    if preset == "aligned":
+        return None
+    raise ValueError(f"unknown dataset preset {preset!r}; choose from {PRESETS}")
+
+
 def preset_crop(img: np.ndarray, preset: str, resize: str = "bilinear") -> np.ndarray:
     """Crop as in Section 4.2 and resize to 128x128 with `resize` (HR_RESIZE)."""
     h, w = img.shape[:2]
-    if preset == "celeba":       # centre 178x178 of the 178x218 aligned CelebA image
-        side = min(h, w, 178)
-    elif preset == "vggface2":   # centre crop of 0.7 x the shorter side
-        side = int(round(0.7 * min(h, w)))
-    elif preset == "aligned":
-        side = None
-    else:
-        raise ValueError(f"unknown dataset preset {preset!r}; choose from {PRESETS}")
+    side = preset_side(h, w, preset)
     if side is not None:
         top, left = (h - side) // 2, (w - side) // 2
         img = img[top:top + side, left:left + side]

@@ -95,8 +95,13 @@ def load_sample(path: str, opt, stem: str | None = None) -> Sample:
                              f"--input hr to degrade it, or resize it to {s}x{s}")
     if opt.input == "lr" or (opt.input == "auto" and is_lr):
         return Sample(name, stem, img, None)
-    if min(h, w) < data.HR_SIZE:   # upscaled, it would be a blurred reference
-        raise data.DataError(f"{path!r} is {w}x{h}, smaller than the {data.HR_SIZE}x"
+    if is_lr:
+        raise data.DataError(f"{path!r} is {w}x{h}, an LR face, not an HR reference: pass "
+                             f"--input auto (or lr) to super-resolve it only")
+    side = data.preset_side(h, w, opt.dataset) or min(h, w)
+    if side < data.HR_SIZE:   # upscaled, it would be a blurred reference
+        crop = "" if side == min(h, w) else f" (its --dataset {opt.dataset} crop {side}x{side})"
+        raise data.DataError(f"{path!r} is {w}x{h}{crop}, smaller than the {data.HR_SIZE}x"
                              f"{data.HR_SIZE} output, so it cannot be an HR reference: give HR "
                              f"faces of at least {data.HR_SIZE}x{data.HR_SIZE}, or {s}x{s} LR "
                              f"faces to super-resolve only")
@@ -379,6 +384,7 @@ def scoring_settings(opt, prefix: str) -> dict:
     return {"model": opt.model, "weight_path": f"index sha1 {file_digest(prefix + '.index')}",
             "precision": opt.precision, "dataset": opt.dataset, "hr_resize": opt.hr_resize,
             "degradation": opt.degradation, "y_channel": opt.y_channel, "input": opt.input,
+            "test_path": os.path.realpath(opt.test_path),
             "lpips_weights": opt.lpips_weights and f"sha1 {file_digest(opt.lpips_weights)}"}
 
 
@@ -402,8 +408,6 @@ def main(argv: list[str] | None = None) -> dict:
         prefix = checkpoints.intact(checkpoints.resolve(opt.weight_path))
         paths = data.list_images(opt.test_path)
         out_dir = output_folder(opt, prefix)
-        log = scoring.CsvLog(os.path.join(out_dir, "metrics.csv"), columns(wanted),
-                                opt.resume, scoring_settings(opt, prefix))
     except (FileNotFoundError, data.DataError, ValueError) as err:
         sys.exit(f"error: {err}")
     # the workers start (importing the metric libraries, loading their models) while the
@@ -411,6 +415,9 @@ def main(argv: list[str] | None = None) -> dict:
     with scoring.FacePool(opt.workers, 2 * opt.batchSize, wanted) as pool:
         try:
             gen = Generator(opt, prefix)
+            # once the weights fit: a run that stops on them keeps the folder's last results
+            log = scoring.CsvLog(os.path.join(out_dir, "metrics.csv"), columns(wanted),
+                                 opt.resume, scoring_settings(opt, prefix))
         except ValueError as err:
             sys.exit(f"error: {err}")
         opt = gen.options

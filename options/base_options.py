@@ -6,22 +6,8 @@ import os
 
 import data
 from networks import generators
+from options.arg_types import int_list, positive
 from tf1 import usable_precision
-
-
-def int_list(text: str) -> list[int]:
-    return [int(t) for t in text.split(",") if t.strip()]
-
-
-def non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative: pass 0 or more")
-    return value
-
-
-def str_list(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the repository
@@ -103,7 +89,7 @@ class BaseOptions:
         parser.add_argument("--no_res_bn", action="store_true",
                             help="prior-guided deviation: residual blocks without SRResNet's BN")
         # input
-        parser.add_argument("--batchSize", type=int, default=16, help="input batch size")
+        parser.add_argument("--batchSize", type=positive, default=16, help="input batch size")
         parser.add_argument("--dataset", default="aligned", choices=["celeba", "vggface2", "aligned"],
                             help="crop preset (Section 4.2); aligned = resize only")
         parser.add_argument("--hr_resize", default="bilinear", choices=list(data.HR_RESIZE),

@@ -1,6 +1,7 @@
 import sys
 
-from .base_options import BaseOptions, add_weight_path, str_list
+from .arg_types import str_list
+from .base_options import BaseOptions, add_weight_path
 
 FORMATS = ("savedmodel", "frozen", "onnx")
 OPSET = 17   # ONNX opset: tf2onnx 1.17 converts up to 18; 17 runs on older ONNX Runtimes too

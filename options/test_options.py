@@ -1,7 +1,8 @@
 import argparse
 import os
 
-from .base_options import BaseOptions, add_weight_path, non_negative, str_list
+from .arg_types import non_negative, str_list
+from .base_options import BaseOptions, add_weight_path
 
 
 def default_eval_cache() -> str:

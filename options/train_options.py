@@ -1,7 +1,8 @@
 import distribute
 import losses
 import model
-from .base_options import BaseOptions, int_list, non_negative, str_list
+from .arg_types import int_list, non_negative, str_list
+from .base_options import BaseOptions
 
 # gamma and beta of Eq 11 (the paper gives none): the authors' code's lambda_edge 0.3 and ad_r
 # 5e-3 weigh L_e and L_ad against an L_rgb and L_lc averaged over the 3 channels; against Eq 8-9's

@@ -192,6 +192,23 @@ def test_resume_with_other_settings_stops_and_keeps_the_csv(faces_dir, tmp_path)
     assert "--degradation 'bilinear_chain' (now 'bicubic')" in message
     assert "--y_channel False (now True)" in message and "without --resume" in message
     assert {p.name: p.read_bytes() for p in out.iterdir()} == made
+    # another folder of faces: its x.jpg is not the x.jpg scored before
+    other = copy_faces([faces_dir / f"{FACES[0]}.jpg"], tmp_path / "other")
+    with pytest.raises(SystemExit, match=f"--test_path {str(faces_dir)!r} \\(now "
+                                         f"{str(other)!r}\\)"):
+        test_script.main(args_for(other, out, "--metrics", "psnr", "--resume"))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == made
+
+
+def test_weights_that_do_not_fit_keep_the_last_results(faces_dir, tmp_path):
+    """A rerun into a result folder that stops on its weights (EIPNet's, passed as JEANet's)
+    leaves the folder's metrics.csv and settings as the last run wrote them."""
+    out = tmp_path / "result"
+    test_script.main(args_for(faces_dir, out, "--metrics", "psnr", "--workers", "0"))
+    made = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(SystemExit, match="does not fit a generator with --model jeanet"):
+        test_script.main(args_for(faces_dir, out, "--metrics", "psnr", "--model", "jeanet"))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == made
 
 
 def test_rerun_with_the_cache_scores_only_sr_and_writes_the_same_results(faces_dir, tmp_path,

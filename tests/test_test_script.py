@@ -363,6 +363,32 @@ def test_colliding_stems_keep_their_extension(our_weights, tmp_path):
         "a.jpg": "a.jpg", "a.png": "a.png", "a.jpg.png": "a.jpg.png", "b.png": "b"}
 
 
+def test_a_preset_crop_too_small_for_hr_and_an_lr_face_as_hr_are_skipped(our_weights, tmp_path,
+                                                                        capsys):
+    """A 128x128 face is an HR reference as it is, but --dataset vggface2's 0.7 centre crop of
+    it is 90 px: upscaled, a blurred reference, so it is skipped naming the crop. A 16x16 face
+    with --input hr is skipped naming --input auto; --batchSize 0 is refused."""
+    folder = copy_faces([val_path(FACES[0])], tmp_path / "faces")
+    with pytest.raises(SystemExit, match="no readable image"):   # its one face skipped
+        run(tmp_path / "vgg", folder, our_weights, "--metrics", "psnr", "--no_figures",
+            "--dataset", "vggface2")
+    printed = capsys.readouterr()
+    assert (f"{FACES[0]}.jpg' is 128x128 (its --dataset vggface2 crop 90x90), smaller than the "
+            f"128x128 output") in printed.out + printed.err
+    small = cv2.resize(data.read_image(str(val_path(FACES[0]))), (16, 16),
+                       interpolation=cv2.INTER_AREA)
+    Image.fromarray(small).save(folder / "lr16.png")
+    summary, _ = run(tmp_path / "hr", folder, our_weights, "--metrics", "psnr", "--no_figures",
+                     "--input", "hr")
+    printed = capsys.readouterr()
+    assert "lr16.png' is 16x16, an LR face, not an HR reference: pass --input auto" in (
+        printed.out + printed.err)
+    assert summary["images"]["skipped"] == ["lr16.png"]
+    with pytest.raises(SystemExit):
+        run(tmp_path / "zero", folder, our_weights, "--batchSize", "0")
+    assert "argument --batchSize: 0: pass 1 or more" in capsys.readouterr().err
+
+
 def test_image_too_small_for_hr_is_skipped(our_weights, tmp_path, capsys):
     """Item 7: an 8x8 face is neither LR (16x16) nor an HR reference: it is skipped with a
     note and stays out of the means, which are those of the real face alone."""

@@ -26,7 +26,7 @@ import data
 import enhance
 from evaluation import metrics
 from networks.restored import Generator
-from options.base_options import int_list
+from options.arg_types import int_list
 from options.test_options import TestOptions
 
 UPSCALE = 4   # enhance.py's default

@@ -22,6 +22,7 @@ import sys
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/learning_curve.py` runs too
 
 from options import opt_txt
+from options.arg_types import positive
 
 VAL_LINE = re.compile(r"^val step (\d+): psnr ([\d.]+) dB(?:.*?, ema psnr ([\d.]+) dB)?")
 START_LINE = re.compile(r"^generator initialised from .* \(iteration (\d+)\)$")
@@ -110,13 +111,6 @@ def draw(points: list[Point], path: str) -> None:
     ax.legend()
     fig.tight_layout()
     FigureCanvasAgg(fig).print_png(path)
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: pass 1 or more")
-    return value
 
 
 def main(argv=None) -> list[Point]:

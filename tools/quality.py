@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # `python tools/q
 import data
 import enhance
 from evaluation import metrics
-from options.base_options import int_list
+from options.arg_types import int_list
 from photos import faces
 from tools import detectors
 
