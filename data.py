@@ -56,14 +56,15 @@ def take(ex: Example, n: int) -> Example:
                    None if ex.parsing is None else ex.parsing[:n])
 
 
-def list_images(folder: str) -> list[str]:
-    """Sorted image paths in `folder`; stops with a clear message if there are none. Its
-    subfolders are not read, and named."""
+def list_images(folder: str, option: str = "the path option (--train_path / --test_path)"
+                ) -> list[str]:
+    """Sorted image paths in `folder`; stops with a clear message naming `option` (the flag
+    that named the folder) if there are none. Its subfolders are not read, and named."""
     if os.path.isfile(folder):
         raise DataError(f"{folder!r} is a file, not a folder: pass the folder that holds it")
     if not os.path.isdir(folder):
         raise DataError(f"image folder not found: {folder!r}. Put face images there or point "
-                        f"the path option (--train_path / --test_path) at your folder.")
+                        f"{option} at your folder.")
     paths = sorted(os.path.join(folder, f) for f in os.listdir(folder)
                    if f.lower().endswith(IMAGE_EXTS))
     subfolders = sorted(f for f in os.listdir(folder) if os.path.isdir(os.path.join(folder, f)))
@@ -72,7 +73,7 @@ def list_images(folder: str) -> list[str]:
               f"({', '.join(subfolders[:3])}{', ...' if len(subfolders) > 3 else ''})")
     if not paths:
         raise DataError(f"no images ({', '.join(IMAGE_EXTS)}) in {folder!r}. Put face images "
-                        f"there or point the path option at another folder.")
+                        f"there or point {option} at another folder.")
     return paths
 
 

@@ -316,7 +316,7 @@ def photos(path: str) -> list[str]:
     if not os.path.isdir(path):
         raise FileNotFoundError(f"no photo or folder at {path!r}: pass --input a photo or a "
                                 f"folder of photos")
-    return data.list_images(path)
+    return data.list_images(path, "--input")
 
 
 def enhance_file(path: str, rgb: np.ndarray, stem: str, opt, detector, models) -> None:

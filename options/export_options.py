@@ -1,6 +1,6 @@
 import sys
 
-from .arg_types import str_list
+from .arg_types import positive, str_list
 from .base_options import BaseOptions, add_weight_path
 
 FORMATS = ("savedmodel", "frozen", "onnx")
@@ -28,5 +28,5 @@ class ExportOptions(BaseOptions):
         parser.add_argument("--side_outputs", action="store_true",
                             help="also output the edge maps (the prior-guided models: the "
                                  "coarse SR and the parsing maps), float32")
-        parser.add_argument("--opset", type=int, default=OPSET, help="ONNX opset (tf2onnx)")
+        parser.add_argument("--opset", type=positive, default=OPSET, help="ONNX opset (tf2onnx)")
         return parser

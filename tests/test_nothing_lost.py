@@ -138,6 +138,52 @@ def prepare(src: Path, out: Path, min_size: int) -> dict:
                               str(min_size)])
 
 
+def manifest_rows(out: Path) -> list[dict]:
+    import csv
+    with open(out / prepare_data.MANIFEST, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_prepare_data_into_one_folder_from_two_inputs_writes_over_nothing(tmp_path, capsys):
+    """Another folder's IMG_1.jpg (another photo of the same name) is named and left out, not
+    taken as prepared in silence; its a.png, beside the earlier a.jpg, gets crops of its own
+    (a.png_face<k>.png) instead of writing over a_face<k>.png."""
+    first, second, out = tmp_path / "b1", tmp_path / "b2", tmp_path / "set"
+    for folder, img_1 in ((first, GROUP), (second, PHOTOS / "2008_001009.jpg")):
+        folder.mkdir()
+        shutil.copy(img_1, folder / "IMG_1.jpg")
+    shutil.copy(PHOTOS / "2008_001322.jpg", first / "a.jpg")
+    Image.open(PHOTOS / "2008_001322.jpg").save(second / "a.png")
+    prepare(first, out, 16)
+    crops = {p.name: p.read_bytes() for p in out.glob("*_face*.png")}
+    assert any(n.startswith("a_face") for n in crops) and any(n.startswith("IMG_1_face")
+                                                              for n in crops)
+    capsys.readouterr()
+    prepare(second, out, 16)
+    printed = capsys.readouterr().out
+    assert (f"left out 1 photos whose name the manifest holds for another photo (an earlier "
+            f"--input's): {second / 'IMG_1.jpg'}") in printed
+    assert {n: (out / n).read_bytes() for n in crops} == crops
+    rows = manifest_rows(out)
+    assert {r["crop"] for r in rows if r["source"] == "a.png"} == {
+        p.name for p in out.glob("a.png_face*.png")} != set()
+    assert len({r["crop"] for r in rows if r["crop"]}) == len([r for r in rows if r["crop"]])
+
+
+def test_prepare_data_rerun_after_a_cut_manifest_lists_every_crop_again(tmp_path):
+    """A manifest whose last row was cut short (a kill or a full disk while it was written)
+    gives no traceback: that photo is prepared again, and every crop on disk is listed once."""
+    src, out = tmp_path / "raw", tmp_path / "set"
+    src.mkdir()
+    shutil.copy(PHOTOS / "2008_001322.jpg", src)
+    prepare(src, out, 16)
+    manifest = out / prepare_data.MANIFEST
+    manifest.write_bytes(manifest.read_bytes()[:-40])
+    prepare(src, out, 16)
+    listed = sorted(r["crop"] for r in manifest_rows(out) if r["crop"])
+    assert listed == sorted(p.name for p in out.glob("*_face*.png")) != []
+
+
 def test_prepare_data_rerun_with_a_lower_min_size_writes_the_faces_it_now_keeps(tmp_path,
                                                                                 capsys):
     """Bug 4: --min_size 64, then 32: the second run writes the crops of the faces of 32-64 px
