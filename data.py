@@ -77,6 +77,13 @@ def list_images(folder: str, option: str = "the path option (--train_path / --te
     return paths
 
 
+def file_digest(path: str) -> str:
+    """The sha1 of a file's bytes: names one photo or weights file apart from another of the
+    same name (prepare_data's manifest, test.py's recorded scoring settings)."""
+    with open(path, "rb") as f:
+        return hashlib.sha1(f.read()).hexdigest()
+
+
 def read_image(path: str) -> np.ndarray:
     """RGB uint8 (H,W,3), upright as a viewer shows it (the EXIF orientation of a phone's
     photo applied). Grayscale, palette, RGBA, 16-bit and float (0-1) files are converted; a

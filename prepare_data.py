@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import os
 import sys
 
@@ -55,16 +54,11 @@ def done_sources(out_dir: str, min_size: int) -> tuple[set[str], list[dict]]:
     return {r["source"] for r in kept}, kept
 
 
-def sha1(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha1(f.read()).hexdigest()
-
-
 def same_name_others(paths: list[str], rows: list[dict]) -> list[str]:
     """The photos of `paths` whose name the manifest holds for a photo of other bytes (another
     --input's IMG_0001.jpg): taken as prepared, they would be skipped without a word."""
     recorded = {r["source"]: r.get("sha1") for r in rows}
-    return [p for p in paths if recorded.get(os.path.basename(p)) not in (None, "", sha1(p))]
+    return [p for p in paths if recorded.get(os.path.basename(p)) not in (None, "", data.file_digest(p))]
 
 
 def start_manifest(path: str, rows: list[dict]) -> None:
@@ -82,7 +76,7 @@ def face_rows(path: str, stem: str, rgb, detector: faces.Detector, min_size: int
     """Detect, align and write the crops of one photo as <stem>_face<k>.png; one manifest row
     per face (a row with status "no face" when there is none, so that a rerun skips the
     photo)."""
-    rows, source = [], {"source": os.path.basename(path), "sha1": sha1(path)}
+    rows, source = [], {"source": os.path.basename(path), "sha1": data.file_digest(path)}
     for k, face in enumerate(detector(rgb)):
         native = faces.native_size(face.landmarks)
         large = native >= min_size

@@ -18,7 +18,6 @@ fixes (EIPNet's tail, the edge blocks, JEANet's shortcuts) are read from it.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -109,7 +108,7 @@ def load_sample(path: str, opt, stem: str | None = None) -> Sample:
         tqdm.write(f"note: {path!r} is {w}x{h}: --dataset aligned resizes it to "
                    f"{data.HR_SIZE}x{data.HR_SIZE}, not keeping its aspect; crop it square first")
     hr = data.preset_crop(img, opt.dataset, opt.hr_resize)
-    return Sample(name, stem, data.downscale(hr, opt.degradation, size=s), hr, file_digest(path))
+    return Sample(name, stem, data.downscale(hr, opt.degradation, size=s), hr, data.file_digest(path))
 
 
 def load_samples(paths: list[str], opt, stems: dict[str, str],
@@ -342,11 +341,6 @@ def write_summary(summary: dict, out_dir: str) -> str:
     return text
 
 
-def file_digest(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha1(f.read()).hexdigest()
-
-
 # the distributions a cached Reference depends on; where a build has its own name (dlib-bin,
 # opencv-python-headless, tensorflow-cpu) the first one installed counts
 CACHE_DISTRIBUTIONS = ("numpy", "pillow", "scipy", "scikit-image", "brisque", "libsvm-official",
@@ -372,20 +366,20 @@ def reference_settings(opt, wanted: list[str]) -> dict:
     if opt.degradation == "photo":   # its LR follows the ranges in the code
         settings["photo"] = data.PHOTO._asdict()
     if "dist_network" in wanted:
-        settings["facenet"] = file_digest(identity.default_graph_path())
+        settings["facenet"] = data.file_digest(identity.default_graph_path())
     if "lpips" in wanted:
-        settings["lpips"] = file_digest(opt.lpips_weights)
+        settings["lpips"] = data.file_digest(opt.lpips_weights)
     return settings
 
 
 def scoring_settings(opt, prefix: str) -> dict:
     """What every row of one metrics.csv shares, by option name (--resume checks them); the
     weights by the digest of their index, which holds the checksums of their data."""
-    return {"model": opt.model, "weight_path": f"index sha1 {file_digest(prefix + '.index')}",
+    return {"model": opt.model, "weight_path": f"index sha1 {data.file_digest(prefix + '.index')}",
             "precision": opt.precision, "dataset": opt.dataset, "hr_resize": opt.hr_resize,
             "degradation": opt.degradation, "y_channel": opt.y_channel, "input": opt.input,
             "test_path": os.path.realpath(opt.test_path),
-            "lpips_weights": opt.lpips_weights and f"sha1 {file_digest(opt.lpips_weights)}"}
+            "lpips_weights": opt.lpips_weights and f"sha1 {data.file_digest(opt.lpips_weights)}"}
 
 
 def open_cache(opt, wanted: list[str]) -> scoring.ReferenceCache:
