@@ -51,7 +51,7 @@ def test_a_folder_of_trained_weights_is_never_trained_into(dataset, tmp_path):
     # result/ is what `python test.py` (README step 1, .ci/run) writes there: not weights
     weights = shutil.copytree(shipped, tmp_path / "eipnet_lfw128",
                               ignore=shutil.ignore_patterns("result"))
-    before = {p.name: p.read_bytes() for p in weights.iterdir()}
+    before = {p: p.read_bytes() for p in weights.rglob("*") if p.is_file()}
     base = ["--train_path", str(dataset / "train"), "--checkpoint_path", str(tmp_path),
             "--niter", "1"]
     for extra in ([], ["--continue_train"]):
@@ -59,7 +59,7 @@ def test_a_folder_of_trained_weights_is_never_trained_into(dataset, tmp_path):
                                              f"resume: choose another --save_path "
                                              f"\\(--pretrained {weights} starts"):
             train.main(base + ["--save_path", "eipnet_lfw128", *extra])
-    assert {p.name: p.read_bytes() for p in weights.iterdir()} == before
+    assert {p: p.read_bytes() for p in weights.rglob("*") if p.is_file()} == before
     from options.train_options import TrainOptions
     assert TrainOptions().parse([], verbose=False).save_path == "my_run"
 
@@ -224,10 +224,11 @@ def test_ema_follows_the_weights_from_the_pretrained_start(dataset, tmp_path):
 
 
 def test_learning_curve_chains_fine_tunes_by_the_iteration_each_started_at(dataset, tmp_path):
-    """tools/learning_curve.py on the shipped run and two real fine-tunes, each from the one
-    before: the first names the shipped G_weight.ckpt (no recorded iteration: its count goes on
-    from the shipped run's best validation), the second the first's, whose G_weight.json
-    records iteration 2; batches 16, 2 and 3; the EMA read where the run kept one."""
+    """tools/learning_curve.py on the shipped model's two runs and two real fine-tunes, each
+    from the one before: the shipped second run has no start line (its count goes on from the
+    first run's best validation of G), the first fine-tune names the shipped G_weight.ckpt and
+    the iteration its G_weight.json records, the second the first's (iteration 2); batches 16,
+    16, 2 and 3; the EMA read where the run kept one."""
     import checkpoints
     from options import opt_txt
     from tools import learning_curve
@@ -237,27 +238,38 @@ def test_learning_curve_chains_fine_tunes_by_the_iteration_each_started_at(datas
                           "--ema_decay", "0.9", "--pretrained", shipped))
     train.main(train_args(dataset, tmp_path / "b", "--niter", "3", "--val_freq", "1",
                           "--batchSize", "3", "--pretrained", str(first)))
-    assert (f"generator initialised from {os.path.join(shipped, checkpoints.G_WEIGHT)}\n"
-            in (first / "loss_log.txt").read_text())
+    shipped_start = checkpoints.iteration_of(os.path.join(shipped, checkpoints.G_WEIGHT))
+    assert shipped_start == 5200   # the second run's step; its G_weight.json says so
+    assert (f"generator initialised from {os.path.join(shipped, checkpoints.G_WEIGHT)} "
+            f"(iteration {shipped_start})\n" in (first / "loss_log.txt").read_text())
     assert (f"generator initialised from {first / checkpoints.G_WEIGHT} (iteration 2)\n"
             in (second / "loss_log.txt").read_text())
     assert checkpoints.iteration_of(tf.train.latest_checkpoint(str(first))) == 2
-    assert checkpoints.iteration_of(os.path.join(shipped, checkpoints.G_WEIGHT)) is None
 
-    logged = [line.split() for line in open(os.path.join(shipped, "loss_log.txt"))
-              if line.startswith("val step")]
+    def validations(run: str) -> dict[int, float]:
+        logged = [line.split() for line in open(os.path.join(run, "loss_log.txt"))
+                  if line.startswith("val step")]
+        return {int(w[2].rstrip(":")): float(w[4]) for w in logged}   # last line wins
+
+    run1 = os.path.join(shipped, "run1_27k")
+    run1_points, shipped_points = validations(run1), validations(shipped)
     batch = int(opt_txt.read(shipped)["batchSize"])
-    shipped_points = {int(w[2].rstrip(":")): float(w[4]) for w in logged}   # last line wins
-    points = learning_curve.curve([shipped, str(first), str(second)])
+    assert int(opt_txt.read(run1)["batchSize"]) == batch == 16
+    points = learning_curve.curve([run1, shipped, str(first), str(second)])
     assert [(p.images, p.psnr) for p in points if p.run == 0] == [
-        (batch * s, v) for s, v in sorted(shipped_points.items())]
-    start = batch * max(shipped_points, key=shipped_points.get)
-    a = [p for p in points if p.run == 1]
+        (batch * s, v) for s, v in sorted(run1_points.items())]
+    run2_start = batch * max(run1_points, key=run1_points.get)
+    assert run2_start == 27200   # the first run's kept G, which the second run started from
+    assert [(p.images, p.psnr) for p in points if p.run == 1] == [
+        (run2_start + batch * s, v) for s, v in sorted(shipped_points.items())]
+    start = run2_start + batch * shipped_start
+    assert [p for p in points if p.run == 1][-1].images == start == 110400
+    a = [p for p in points if p.run == 2]
     assert [(p.images, p.val_size) for p in a] == [(start + 2 * 2, 4)]
     assert a[0].psnr == pytest.approx(checkpoints.kept_psnr(str(first)), abs=5e-4)
     assert a[0].psnr_ema == pytest.approx(
         checkpoints.kept_psnr(str(first), checkpoints.G_WEIGHT_EMA), abs=5e-4)
-    b = [p for p in points if p.run == 2]
+    b = [p for p in points if p.run == 3]
     assert [p.images for p in b] == [start + 2 * 2 + 3 * s for s in (1, 2, 3)]
     assert all(p.psnr_ema is None for p in b) and b[-1].psnr > 10
     learning_curve.draw(points, str(tmp_path / "curve.png"))

@@ -5,7 +5,8 @@ names ("generator initialised from ... (iteration N)", train.py since 2026-12-06
 previous run's best validation of G (what its G_weight.ckpt holds, which --pretrained loads
 from a folder). Images seen count G's batches (the GAN phase's extra D batches are not counted).
 
-    python tools/learning_curve.py checkpoint/eipnet_lfw128 RUN [--every 2] [--png curve.png]
+    python tools/learning_curve.py checkpoint/eipnet_lfw128/run1_27k checkpoint/eipnet_lfw128 \
+        RUN [--every 2] [--png curve.png]
 
 Prints a Markdown table (images seen, --val_size, PSNR of G and of its EMA where the run
 kept one); --png also draws it.
