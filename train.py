@@ -29,6 +29,7 @@ import losses
 import model
 from networks import generators, perceptual
 from networks.identity import IdentityNet
+from options import opt_txt
 from options.train_options import TrainOptions
 from photos import parsing
 from tf1 import session_config, tf
@@ -325,6 +326,10 @@ class Trainer:
         self.saved_step = int(self.sess.run(self.g.global_step))
         print(f"resumed from {resume}")
         self.write_log(f"resumed from iteration {self.saved_step} ({os.path.basename(resume)})")
+        changed = changed_options(self.opt, os.path.dirname(resume))
+        if changed:   # the log keeps what opt.txt, rewritten at this start, forgets
+            print(changed)
+            self.write_log(changed)
         return self.saved_step
 
     def check_untrained(self, resume: str) -> None:
@@ -576,6 +581,18 @@ def initialised_from(prefix: str) -> str:
     iteration = checkpoints.iteration_of(prefix)
     return f"generator initialised from {prefix}" + (
         "" if iteration is None else f" (iteration {iteration})")
+
+
+def changed_options(opt, folder: str) -> str | None:
+    """The line naming each option of a resume that differs from the run's opt.txt (which the
+    resume then rewrites): "options changed since opt.txt: NAME OLD -> NEW; ...", or None."""
+    try:
+        before = opt_txt.read(folder)
+    except FileNotFoundError:
+        return None
+    changed = [f"{name} {before[name]} -> {value}" for name, value in sorted(vars(opt).items())
+               if name in before and name != "continue_train" and str(value) != before[name]]
+    return "options changed since opt.txt: " + "; ".join(changed) if changed else None
 
 
 def pretrained_options(opt):

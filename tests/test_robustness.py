@@ -327,7 +327,10 @@ def test_resume_is_written_in_the_log(base_run, dataset, tmp_path):
     resume(dataset, tmp_path, 5)
     lines = (run / "loss_log.txt").read_text().splitlines()
     at = lines.index("resumed from iteration 4 (model.ckpt-4)")
-    assert lines[at - 1].startswith("val step 4:") and lines[at + 1].startswith("step 5:")
+    assert lines[at - 1].startswith("val step 4:") and lines[at + 2].startswith("step 5:")
+    # then the options the resume changed (the copy moved the folder, too)
+    changed = lines[at + 1].removeprefix("options changed since opt.txt: ").split("; ")
+    assert "niter 4 -> 5" in changed and "val_freq 2 -> 100" in changed, lines[at + 1]
 
 
 def test_a_cut_g_weight_move_is_finished(base_run, dataset, tmp_path):

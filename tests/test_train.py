@@ -34,6 +34,11 @@ def test_train_writes_run_and_resumes(dataset, tmp_path):
     train.main(argv[:-6] + ["--niter", "6", "--continue_train", "--losses", "rgb,edge,lc,id,ad"])
     assert log_steps(run) == [1, 2, 3, 4, 5, 6]
     assert tf.train.latest_checkpoint(str(run)).endswith("model.ckpt-6")
+    # what the resume changed stays in the log (opt.txt now holds the resume's options)
+    assert ("resumed from iteration 4 (model.ckpt-4)\noptions changed since opt.txt: "
+            "gan_start 2 -> 1200000; niter 4 -> 6; val_freq 2 -> 500\n"
+            in (run / "loss_log.txt").read_text())
+    assert "gan_start: 1200000" in (run / "opt.txt").read_text()
 
 
 def test_missing_folder_stops_before_graph(tmp_path):
