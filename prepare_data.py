@@ -58,7 +58,9 @@ def same_name_others(paths: list[str], rows: list[dict]) -> list[str]:
     """The photos of `paths` whose name the manifest holds for a photo of other bytes (another
     --input's IMG_0001.jpg): taken as prepared, they would be skipped without a word."""
     recorded = {r["source"]: r.get("sha1") for r in rows}
-    return [p for p in paths if recorded.get(os.path.basename(p)) not in (None, "", data.file_digest(p))]
+    # only a photo whose name the manifest records is read for its digest
+    return [p for p in paths if recorded.get(os.path.basename(p))
+            and recorded[os.path.basename(p)] != data.file_digest(p)]
 
 
 def start_manifest(path: str, rows: list[dict]) -> None:

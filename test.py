@@ -108,7 +108,8 @@ def load_sample(path: str, opt, stem: str | None = None) -> Sample:
         tqdm.write(f"note: {path!r} is {w}x{h}: --dataset aligned resizes it to "
                    f"{data.HR_SIZE}x{data.HR_SIZE}, not keeping its aspect; crop it square first")
     hr = data.preset_crop(img, opt.dataset, opt.hr_resize)
-    return Sample(name, stem, data.downscale(hr, opt.degradation, size=s), hr, data.file_digest(path))
+    lr = data.downscale(hr, opt.degradation, size=s)
+    return Sample(name, stem, lr, hr, data.file_digest(path))
 
 
 def load_samples(paths: list[str], opt, stems: dict[str, str],
